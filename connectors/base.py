@@ -1,0 +1,226 @@
+"""The connector contract: what a source declares and what an extraction hands the pipeline.
+
+A connector reads a source (a file, an ERP API, a generator) and returns polars frames with the
+columns below; it never touches the warehouse. The pipeline stages the frames, validates them and
+merges them in one transaction. Frames may be lazy so that large files stream with bounded memory.
+
+Sign convention, written down once: `amount` is in the entity's currency, debit positive and
+credit negative. Money is Decimal(18, 2) from the first byte parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import polars as pl
+
+MONEY = pl.Decimal(18, 2)
+
+# Column contracts per stream. Connectors must produce exactly these names; `conform` casts and
+# fills missing optional columns so a parser only has to produce what its source has.
+TRANSACTION_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,  # unique per entity and stable across imports, e.g. "journal|entry|line"
+    "journal": pl.Utf8,
+    "entry": pl.Utf8,  # entry (booking) number within the journal
+    "line": pl.Utf8,
+    "tx_date": pl.Date,
+    "fiscal_year": pl.Int32,
+    "period": pl.Int32,  # the source's period number (may be 0 or 13+ for closing entries)
+    "account_code": pl.Utf8,
+    "amount": MONEY,
+    "currency": pl.Utf8,  # the entity's currency
+    "amount_fc": MONEY,  # amount in foreign currency, when the line was booked in one
+    "currency_fc": pl.Utf8,
+    "description": pl.Utf8,
+    "cost_centre": pl.Utf8,
+    "project": pl.Utf8,
+    "document_no": pl.Utf8,
+    "source_ref": pl.Utf8,  # where the line is in the source: file line, element path, API id
+}
+
+ACCOUNT_COLUMNS: dict[str, pl.DataType] = {
+    "code": pl.Utf8,
+    "name": pl.Utf8,
+    "account_type": pl.Utf8,  # 'balance' | 'pnl' | None when the source does not say
+    "category": pl.Utf8,  # the source's own class or group text
+    "standard_code": pl.Utf8,  # RGS code (XAF leadReference), SAF-T standard account ...
+    "standard_scheme": pl.Utf8,  # 'RGS', 'SAF-T NO', ...
+    "parent_code": pl.Utf8,
+}
+
+DIMENSION_COLUMNS: dict[str, pl.DataType] = {
+    "axis": pl.Utf8,  # 'cost_centre', 'project', or a source-specific axis name
+    "code": pl.Utf8,
+    "name": pl.Utf8,
+    "parent_code": pl.Utf8,
+}
+
+OPENING_BALANCE_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,
+    "fiscal_year": pl.Int32,
+    "balance_date": pl.Date,  # the first day of the fiscal year
+    "account_code": pl.Utf8,
+    "amount": MONEY,  # debit positive
+    "description": pl.Utf8,
+    "source_ref": pl.Utf8,
+}
+
+STREAM_COLUMNS: dict[str, dict[str, pl.DataType]] = {
+    "accounts": ACCOUNT_COLUMNS,
+    "dimensions": DIMENSION_COLUMNS,
+    "transactions": TRANSACTION_COLUMNS,
+    "opening_balances": OPENING_BALANCE_COLUMNS,
+}
+
+STREAM_KEYS: dict[str, tuple[str, ...]] = {
+    "accounts": ("code",),
+    "dimensions": ("axis", "code"),
+    "transactions": ("line_key",),
+    "opening_balances": ("line_key",),
+}
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "accounts": ("code",),
+    "dimensions": ("axis", "code"),
+    "transactions": ("line_key", "tx_date", "account_code", "amount"),
+    "opening_balances": ("line_key", "fiscal_year", "account_code", "amount"),
+}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream a connector declares: its name, key and the field its cursor follows."""
+
+    name: str
+    cursor: str | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return STREAM_KEYS[self.name]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A data problem found while reading or validating: shown to the user, counted per run."""
+
+    kind: str  # 'unbalanced_entry', 'unknown_account', 'schema_deviation', 'skipped_row' ...
+    message: str
+    where: str = ""
+    severity: Literal["info", "warning", "error"] = "warning"
+
+
+Replace = Literal["none", "all", "ranges"]
+
+
+@dataclass
+class StreamData:
+    """What an extraction delivers for one stream.
+
+    replace='all': rows are the complete set for the entity; keys not in rows are deleted.
+    replace='ranges': rows are complete for the date ranges given (inclusive); keys dated inside
+        them but missing from rows are deleted. Used by files that cover some periods.
+    replace='none': rows are upserts; `deleted_keys` lists keys deleted at the source.
+    """
+
+    stream: str
+    rows: pl.LazyFrame | pl.DataFrame
+    replace: Replace = "none"
+    ranges: list[tuple[date, date]] = field(default_factory=list)
+    deleted_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EntityInfo:
+    """Facts about the entity that the source states (company name, currency, fiscal year)."""
+
+    name: str | None = None
+    external_id: str | None = None
+    currency: str | None = None
+    fiscal_year_start_month: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Extraction:
+    """The result of one extraction: stream data, the cursor to store on success, problems."""
+
+    streams: list[StreamData]
+    cursor: dict[str, Any] = field(default_factory=dict)
+    entity: EntityInfo = field(default_factory=EntityInfo)
+    problems: list[Problem] = field(default_factory=list)
+    format: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)  # api_calls, bytes_read, control totals ...
+
+
+@dataclass
+class ExtractRequest:
+    """What the pipeline hands a connector for one run of one entity."""
+
+    entity_name: str
+    entity_external_id: str | None = None
+    full: bool = True
+    cursor: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)  # source settings (non-secret)
+    credentials: Mapping[str, Any] = field(default_factory=dict)  # decrypted, never logged
+    path: Path | None = None  # the uploaded file, for file connectors
+    options: Mapping[str, Any] = field(default_factory=dict)  # preset, column names, ...
+    max_bytes: int | None = None
+    progress: Callable[[str, float], None] | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a source can and cannot provide; shown on the Sources page."""
+
+    transactions: bool = True
+    accounts: bool = True
+    dimensions: bool = False
+    opening_balances: bool = False
+    incremental: bool = False
+    deletions: bool = False
+    multi_entity: bool = False
+    payroll: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class Connector:
+    """Base of every connector: a declaration plus `extract`. Subclasses set the class vars."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    kind: ClassVar[Literal["file", "api", "generator"]]
+    beta: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    streams: ClassVar[tuple[Stream, ...]] = ()
+
+    def extract(self, request: ExtractRequest) -> Extraction:
+        """Read the source for one entity and return its stream data."""
+        raise NotImplementedError
+
+    def list_entities(self, request: ExtractRequest) -> list[EntityInfo]:
+        """The entities (administrations, companies) the credentials can see."""
+        return [EntityInfo(name=request.entity_name, external_id=request.entity_external_id)]
+
+
+def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Cast a parser's frame to the stream's column contract, adding missing columns as nulls."""
+    columns = STREAM_COLUMNS[stream]
+    lf = frame.lazy()
+    present = set(lf.collect_schema().names())
+    exprs = []
+    for name, dtype in columns.items():
+        if name in present:
+            exprs.append(pl.col(name).cast(dtype, strict=True).alias(name))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    return lf.select(exprs)
+
+
+def frame_from_rows(stream: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Build a stream frame from Python row dicts (Decimal money, date dates)."""
+    schema = STREAM_COLUMNS[stream]
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

@@ -1,0 +1,28 @@
+"""The connectors Ledgerline ships, as an explicit registry."""
+
+from __future__ import annotations
+
+from connectors.base import Connector
+from connectors.demo import DemoConnector
+from connectors.files.saft import SaftConnector
+from connectors.files.tabular import CsvConnector, XlsxConnector
+from connectors.files.xaf import XafConnector
+
+REGISTRY: tuple[type[Connector], ...] = (
+    XafConnector,
+    SaftConnector,
+    CsvConnector,
+    XlsxConnector,
+    DemoConnector,
+)
+
+
+def get(name: str | None) -> type[Connector]:
+    """The connector class registered under `name`."""
+    for connector in REGISTRY:
+        if connector.name == name:
+            return connector
+    from pipeline.errors import ConfigError
+
+    known = ", ".join(c.name for c in REGISTRY)
+    raise ConfigError(f"No connector named {name!r}. Known connectors: {known}.")

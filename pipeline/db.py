@@ -1,0 +1,138 @@
+"""The warehouse: one DuckDB file, short-lived connections, numbered migrations.
+
+DuckDB lets one process write a file at a time and fails at once on a conflicting lock. The app
+and the scheduler are two processes, so every unit of work opens a connection, does one
+transaction and closes; `connect` retries lock conflicts with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import ConfigError
+
+LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "IO Error: Cannot open")
+DEFAULT_LOCK_WAIT = 60.0
+
+_migrated: set[str] = set()
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """The data folder: explicit, else $LEDGERLINE_DATA, else ./data."""
+    path = Path(explicit or os.environ.get("LEDGERLINE_DATA") or "data")
+    return path.resolve()
+
+
+def warehouse_path(data: str | os.PathLike | None = None) -> Path:
+    return data_dir(data) / "warehouse.duckdb"
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in LOCK_MARKERS)
+
+
+def open_connection(path: Path, *, read_only: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT):
+    """Open the file, retrying while another process holds its lock."""
+    deadline = time.monotonic() + lock_wait
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                if _is_lock_error(exc):
+                    raise ConfigError(
+                        f"The warehouse {path.name} stayed locked by another process for {lock_wait:.0f} s.",
+                        guidance="An import may be finishing; try again in a moment.",
+                    ) from exc
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+
+@contextmanager
+def connect(
+    data: str | os.PathLike | None = None, *, read_only: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection to the warehouse, migrated on first use in this process."""
+    path = warehouse_path(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if str(path) not in _migrated:
+        con = open_connection(path, lock_wait=lock_wait)
+        try:
+            migrate(con)
+        finally:
+            con.close()
+        _migrated.add(str(path))
+    con = open_connection(path, read_only=read_only, lock_wait=lock_wait)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(data: str | os.PathLike | None = None, **kwargs) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection inside one transaction: committed on success, rolled back on any error."""
+    with connect(data, **kwargs) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def sql_text(*parts: str) -> str:
+    """The text of a SQL file under pipeline/sql/, e.g. sql_text('merge', 'transactions.sql')."""
+    return resources.files("pipeline").joinpath("sql", *parts).read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every file in sql/schema, in order."""
+    folder = resources.files("pipeline").joinpath("sql", "schema")
+    found = []
+    for item in folder.iterdir():
+        if item.name.endswith(".sql"):
+            version = int(item.name.split("_", 1)[0])
+            found.append((version, item.name, item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply migrations not yet applied, each in its own transaction. Returns the names applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+        "applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, name, text in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(text)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Fetch all rows of the last query as dicts keyed by column name."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

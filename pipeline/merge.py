@@ -1,0 +1,130 @@
+"""Applying a run's staged streams to the warehouse, inside the run's one write transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from connectors.base import OPENING_BALANCE_COLUMNS, TRANSACTION_COLUMNS, Problem
+from pipeline.regenerate import Change
+from pipeline.sqlfiles import query_file, run_file
+from pipeline.staging import Staged, StagedStream
+
+# Line tables merged on line_key, with the date column that decides the replace scope.
+LINE_TABLES = {
+    "transactions": ("tx_date", [c for c in TRANSACTION_COLUMNS if c != "line_key"]),
+    "opening_balances": ("balance_date", [c for c in OPENING_BALANCE_COLUMNS if c != "line_key"]),
+}
+
+
+@dataclass
+class MergeResult:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    per_stream: dict[str, dict[str, int]] = field(default_factory=dict)
+    months: set[date] | None = field(default_factory=set)  # None: every month may have changed
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def change(self) -> tuple[int, int, int]:
+        return self.inserted, self.updated, self.deleted
+
+
+def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run_id: int) -> MergeResult:
+    """Merge every staged stream for one entity. The caller owns the transaction."""
+    result = MergeResult()
+    for name in ("accounts", "dimensions"):
+        stream = staged.streams.get(name)
+        if stream is not None and stream.rows:
+            run_file(
+                con,
+                "merge",
+                f"{name}.sql",
+                params={"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path)},
+            )
+    for table, (date_col, columns) in LINE_TABLES.items():
+        stream = staged.streams.get(table)
+        if stream is None:
+            continue
+        counts = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        result.per_stream[table] = counts
+        result.inserted += counts["insert"]
+        result.updated += counts["update"]
+        result.deleted += counts["delete"]
+        if table == "transactions":
+            result.months = _touched_months(con)
+    unknown = _add_unknown_accounts(con, entity_id, run_id)
+    if unknown:
+        listed = ", ".join(sorted(unknown)[:20]) + (" ..." if len(unknown) > 20 else "")
+        result.problems.append(
+            Problem(
+                "unknown_account",
+                f"{len(unknown)} account(s) used by ledger lines are not in the chart of accounts: "
+                f"{listed}. They were added without a name; map them like any other account.",
+                "",
+            )
+        )
+    return result
+
+
+def _add_unknown_accounts(con: duckdb.DuckDBPyConnection, entity_id: int, run_id: int) -> list[str]:
+    rows = query_file(
+        con, "merge", "unknown_accounts.sql", params={"entity_id": entity_id, "run_id": run_id}
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _merge_lines(con, table, date_col, columns, stream: StagedStream, entity_id, run_id) -> dict[str, int]:
+    con.execute("CREATE OR REPLACE TEMP TABLE merge_ranges (start_date DATE, end_date DATE)")
+    if stream.replace == "ranges" and stream.ranges:
+        con.executemany("INSERT INTO merge_ranges VALUES (?, ?)", [list(r) for r in stream.ranges])
+    if stream.deleted_path is not None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE merge_deleted AS SELECT line_key FROM read_parquet(?)",
+            [str(stream.deleted_path)],
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE merge_deleted (line_key VARCHAR)")
+    compared = [c for c in columns if c != "run_id"]
+    run_file(
+        con,
+        "merge",
+        "keyed_lines.sql",
+        params={
+            "entity_id": entity_id,
+            "run_id": run_id,
+            "staged": str(stream.path),
+            "replace": stream.replace,
+        },
+        fmt={
+            "table": table,
+            "cols": ", ".join(["line_key", *columns]),
+            "s_cols": ", ".join(f"s.{c}" for c in compared),
+            "t_cols": ", ".join(f"t.{c}" for c in compared),
+            "date_col": date_col,
+        },
+    )
+    counts = dict.fromkeys(("insert", "update", "delete", "same"), 0)
+    for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
+        counts[action] = n
+    return counts
+
+
+def _touched_months(con) -> set[date]:
+    rows = con.execute(
+        """SELECT DISTINCT date_trunc('month', d)::DATE FROM (
+               SELECT old_date AS d FROM merge_diff WHERE action IN ('update', 'delete')
+               UNION ALL SELECT new_date FROM merge_diff WHERE action IN ('insert', 'update')
+           ) WHERE d IS NOT NULL"""
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def changes_for(entity_id: int, result: MergeResult, *, full: bool) -> list[Change]:
+    """The regeneration work a merge implies."""
+    if full or result.months is None:
+        return [Change(entity_id, None)]
+    return [Change(entity_id, set(result.months))]

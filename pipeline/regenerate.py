@@ -1,0 +1,65 @@
+"""Regeneration of report-ready (`rpt_`) rows inside the merge transaction of a run.
+
+Each regenerator receives the open transaction and what changed (entity, months); later parts
+(mapping, statements) register theirs here so every run and every mapping change keeps all
+report-ready data in step with the ledger, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from pipeline.sqlfiles import run_file
+
+
+@dataclass
+class Change:
+    """What a run or an edit changed: one entity, and the months touched (None = all)."""
+
+    entity_id: int
+    months: set[date] | None = None
+    all_months: bool = field(init=False)
+
+    def __post_init__(self):
+        self.all_months = self.months is None
+
+
+Regenerator = Callable[[duckdb.DuckDBPyConnection, Change], None]
+
+
+def regenerate_trial_balance(con: duckdb.DuckDBPyConnection, change: Change) -> None:
+    """Rebuild rpt_trial_balance rows of the changed months (and the entity's opening rows)."""
+    _load_months(con, change)
+    run_file(
+        con,
+        "reports",
+        "rpt_trial_balance.sql",
+        params={"entity_id": change.entity_id, "all_months": change.all_months},
+    )
+
+
+def _load_months(con: duckdb.DuckDBPyConnection, change: Change) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE merge_months (month DATE)")
+    if change.months:
+        con.executemany("INSERT INTO merge_months VALUES (?)", [[m] for m in sorted(change.months)])
+
+
+REGENERATORS: list[Regenerator] = [regenerate_trial_balance]
+
+
+def register(regenerator: Regenerator) -> Regenerator:
+    """Add a regenerator that runs after the trial balance (usable as a decorator)."""
+    if regenerator not in REGENERATORS:
+        REGENERATORS.append(regenerator)
+    return regenerator
+
+
+def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> None:
+    """Run every registered regenerator for each change, inside the caller's transaction."""
+    for change in changes:
+        for regenerator in REGENERATORS:
+            regenerator(con, change)

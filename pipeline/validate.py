@@ -1,0 +1,154 @@
+"""Checks on staged rows before anything is merged.
+
+Broken rows (a missing key, date, account or amount; a key used twice) stop the run: merging
+them would corrupt the ledger. Data that is odd but meaningful (an entry that does not balance,
+a line outside the file's period) becomes a Problem the user sees, and the lines are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+
+from connectors.base import REQUIRED, STREAM_KEYS, Problem
+from pipeline.errors import ParseError
+from pipeline.staging import Staged
+
+MAX_LISTED = 200  # problems listed one by one; beyond this a single summary problem counts the rest
+
+
+@dataclass
+class Totals:
+    lines: int = 0
+    entries: int = 0
+    debit_total: Decimal = Decimal("0.00")
+    credit_total: Decimal = Decimal("0.00")
+    accounts: int = 0
+    opening_lines: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def validate(staged: Staged, *, file_name: str | None = None) -> Totals:
+    """Validate staged streams; raise ParseError for broken rows, return totals and problems."""
+    totals = Totals()
+    con = duckdb.connect()
+    try:
+        for name, stream in staged.streams.items():
+            con.register(name, con.read_parquet(str(stream.path)))
+            _check_required(con, name, file_name)
+            _check_unique(con, name, file_name)
+        tx = staged.streams.get("transactions")
+        if tx is not None and tx.rows:
+            lines, entries, debit, credit = con.execute(
+                """SELECT count(*), count(DISTINCT (journal, coalesce(entry, line_key))),
+                          coalesce(sum(greatest(amount, 0)), 0), coalesce(sum(greatest(-amount, 0)), 0)
+                   FROM transactions"""
+            ).fetchone()
+            totals.lines, totals.entries = lines, entries
+            totals.debit_total, totals.credit_total = debit, credit
+            totals.problems += _unbalanced_entries(con)
+            if debit != credit:
+                totals.problems.append(
+                    Problem(
+                        "unbalanced_total",
+                        f"Debits ({debit}) and credits ({credit}) differ by {debit - credit}.",
+                        file_name or "",
+                    )
+                )
+            if tx.replace == "ranges" and tx.ranges:
+                totals.problems += _outside_ranges(con, tx.ranges)
+        acc = staged.streams.get("accounts")
+        totals.accounts = acc.rows if acc else 0
+        ob = staged.streams.get("opening_balances")
+        if ob is not None and ob.rows:
+            totals.opening_lines = ob.rows
+            for year, net in con.execute(
+                "SELECT fiscal_year, sum(amount) FROM opening_balances GROUP BY 1 HAVING sum(amount) <> 0 ORDER BY 1"
+            ).fetchall():
+                totals.problems.append(
+                    Problem(
+                        "unbalanced_opening",
+                        f"The opening balance of {year} does not balance: debit minus credit is {net}.",
+                        f"opening balance {year}",
+                    )
+                )
+    finally:
+        con.close()
+    return totals
+
+
+# Stream and column names below come from connectors.base constants, never from input.
+
+
+def _check_required(con, stream: str, file_name: str | None) -> None:
+    for column in REQUIRED[stream]:
+        row = con.execute(
+            f"SELECT * FROM {stream} WHERE {column} IS NULL OR CAST({column} AS VARCHAR) = '' LIMIT 1"  # noqa: S608
+        ).fetchone()
+        if row is not None:
+            names = [d[0] for d in con.description]
+            record = dict(zip(names, row, strict=True))
+            where = record.get("source_ref") or record.get("line_key") or record.get("code") or ""
+            raise ParseError(
+                f"a {stream[:-1]} has no {column}", file=file_name, where=str(where), field=column
+            )
+
+
+def _check_unique(con, stream: str, file_name: str | None) -> None:
+    key = ", ".join(STREAM_KEYS[stream])
+    dup = con.execute(
+        f"SELECT {key}, count(*) FROM {stream} GROUP BY ALL HAVING count(*) > 1 ORDER BY 1 LIMIT 3"  # noqa: S608
+    ).fetchall()
+    if dup:
+        shown = "; ".join(" / ".join(str(v) for v in row[:-1]) + f" ({row[-1]}x)" for row in dup)
+        raise ParseError(
+            f"the same {stream[:-1]} key appears more than once: {shown}",
+            file=file_name,
+            field=key,
+            guidance="Each line must be identifiable; check for duplicated rows in the export.",
+        )
+
+
+def _unbalanced_entries(con) -> list[Problem]:
+    rows = con.execute(
+        """SELECT journal, entry, min(tx_date), sum(amount) AS diff, count(*) OVER () AS n
+           FROM transactions WHERE entry IS NOT NULL
+           GROUP BY journal, entry HAVING sum(amount) <> 0
+           ORDER BY journal NULLS FIRST, entry LIMIT ?""",
+        [MAX_LISTED],
+    ).fetchall()
+    problems = [
+        Problem(
+            "unbalanced_entry",
+            f"Entry {entry} in journal {journal or '-'} ({day}) does not balance: debit minus credit is {diff}.",
+            f"journal {journal or '-'} / entry {entry}",
+        )
+        for journal, entry, day, diff, _ in rows
+    ]
+    if rows and rows[0][4] > MAX_LISTED:
+        problems.append(
+            Problem("unbalanced_entry", f"{rows[0][4] - MAX_LISTED} more entries do not balance.", "")
+        )
+    return problems
+
+
+def _outside_ranges(con, ranges) -> list[Problem]:
+    con.execute("CREATE OR REPLACE TEMP TABLE declared_ranges (start_date DATE, end_date DATE)")
+    con.executemany("INSERT INTO declared_ranges VALUES (?, ?)", [list(r) for r in ranges])
+    n, first = con.execute(
+        """SELECT count(*), min(source_ref) FROM transactions t
+           WHERE NOT EXISTS (SELECT 1 FROM declared_ranges r WHERE t.tx_date BETWEEN r.start_date AND r.end_date)"""
+    ).fetchone()
+    if not n:
+        return []
+    return [
+        Problem(
+            "outside_period",
+            f"{n} lines are dated outside the period the file declares; they are imported but a "
+            "later file for their own period will not replace them.",
+            first or "",
+            "warning",
+        )
+    ]
