@@ -11,10 +11,11 @@ credit negative. Money is Decimal(18, 2) from the first byte parsed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import polars as pl
 
@@ -156,6 +157,21 @@ class Extraction:
     stats: dict[str, Any] = field(default_factory=dict)  # api_calls, bytes_read, control totals ...
 
 
+class CredentialStore(Protocol):
+    """Where a connector reads and writes its source's secrets (the pipeline encrypts them).
+
+    OAuth refresh tokens rotate on every use: a connector must `save` the new pair before it uses
+    the new access token, holding `lock()` (a lock across processes, so the app and the scheduler
+    never refresh the same token at once) from reading the old token to saving the new one.
+    """
+
+    def load(self) -> dict[str, Any]: ...
+
+    def save(self, credentials: dict[str, Any]) -> None: ...
+
+    def lock(self) -> AbstractContextManager[None]: ...
+
+
 @dataclass
 class ExtractRequest:
     """What the pipeline hands a connector for one run of one entity."""
@@ -166,6 +182,7 @@ class ExtractRequest:
     cursor: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)  # source settings (non-secret)
     credentials: Mapping[str, Any] = field(default_factory=dict)  # decrypted, never logged
+    credential_store: CredentialStore | None = None  # for sources whose tokens rotate
     path: Path | None = None  # the uploaded file, for file connectors
     options: Mapping[str, Any] = field(default_factory=dict)  # preset, column names, ...
     max_bytes: int | None = None

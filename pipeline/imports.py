@@ -278,7 +278,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
             con.execute(
                 """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
                    ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
-                   updated_at = current_timestamp""",
+                   updated_at = now()""",
                 [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
             )
             problems = [*extraction.problems, *totals.problems, *result.problems]

@@ -16,8 +16,8 @@ has_opening AS (
 per_account AS (
     SELECT account_code,
         sum(CASE
-              WHEN month >= $from_month THEN 0
               WHEN kind = 'opening' THEN CASE WHEN month = $fy_start THEN net ELSE 0 END
+              WHEN month >= $from_month THEN 0
               WHEN month >= $fy_start THEN net
               WHEN acc_type = 'balance' AND NOT (SELECT yes FROM has_opening) THEN net
               ELSE 0 END) AS opening,
