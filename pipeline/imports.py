@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -119,8 +120,11 @@ def worker_alive(worker: str | None, heartbeat_at: datetime | None) -> bool:
     return age < STALE_HEARTBEAT_SECONDS
 
 
-def recover_interrupted(con) -> list[int]:
-    """Mark runs left `running` by a dead process as failed (interrupted). Returns their ids."""
+def recover_interrupted(con, data: str | os.PathLike | None = None) -> list[int]:
+    """Mark runs left `running` by a dead process as failed (interrupted). Returns their ids.
+
+    With `data`, the dead runs' staging folders are removed too.
+    """
     stale = []
     for run_id, worker, heartbeat in con.execute(
         "SELECT id, worker, heartbeat_at FROM import_runs WHERE status = 'running'"
@@ -134,6 +138,8 @@ def recover_interrupted(con) -> list[int]:
                error_kind = ?, error_message = ? WHERE id = ? AND status = 'running'""",
             [err.kind, err.user_message(), run_id],
         )
+        if data is not None:
+            shutil.rmtree(staging_folder(db.data_dir(data), run_id), ignore_errors=True)
     return stale
 
 
@@ -225,7 +231,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
     """Run a queued run to its end in this process and return what it did."""
     data = db.data_dir(data)
     with db.transaction(data) as con:
-        recover_interrupted(con)
+        recover_interrupted(con, data)
         run = _claim(con, run_id)
         if run is None:
             row = con.execute("SELECT status FROM import_runs WHERE id = ?", [run_id]).fetchone()
@@ -241,7 +247,6 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
     params = json.loads(run["params"] or "{}")
     heartbeat = _Heartbeat(data, run_id)
     heartbeat.start()
-    staged = None
     started = time.monotonic()
     try:
         connector_name = run["format"] if run["format"] in FILE_FORMATS else (src or {}).get("connector")
@@ -336,12 +341,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
         return _fail(data, run_id, ent["name"], run["format"], "internal", message)
     finally:
         heartbeat.stop()
-        if staged is not None:
-            staged.remove()
-        else:
-            import shutil
-
-            shutil.rmtree(staging_folder(data, run_id), ignore_errors=True)
+        shutil.rmtree(staging_folder(data, run_id), ignore_errors=True)
 
 
 def _still_ours(con, run_id: int) -> None:

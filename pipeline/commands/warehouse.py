@@ -110,7 +110,7 @@ def cmd_runs(args) -> int:
     from pipeline import entities
 
     with db.connect(args.data) as con:
-        imports.recover_interrupted(con)
+        imports.recover_interrupted(con, args.data)
         entity_id = entities.entity_by_name(con, args.entity)["id"] if args.entity else None
         runs = imports.list_runs(con, entity_id=entity_id, limit=args.limit)
     if args.json:
