@@ -258,9 +258,10 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
             cursor=cursor,
             config=json.loads(src["config"]) if src else {},
             credentials=_credentials(data, src),
+            credential_store=_credential_store(data, src),
             path=Path(params["path"]) if params.get("path") else None,
             options=params.get("options") or {},
-            max_bytes=params.get("max_bytes") or DEFAULT_MAX_BYTES,
+            max_bytes=DEFAULT_MAX_BYTES if params.get("max_bytes") is None else params["max_bytes"],
         )
         extraction = connector.extract(request)
         currency = ent["currency"] or extraction.entity.currency
@@ -390,6 +391,13 @@ def _credentials(data: Path, src: dict | None) -> dict:
     from pipeline.secrets import decrypt_json
 
     return decrypt_json(data, src["credentials"])
+
+
+def _credential_store(data: Path, src: dict | None):
+    """The source's credential store, for API connectors whose tokens rotate (pipeline.sources)."""
+    from pipeline.sources import credential_store
+
+    return credential_store(data, src)
 
 
 def _jsonable(value: Any) -> Any:

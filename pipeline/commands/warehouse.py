@@ -88,7 +88,7 @@ def cmd_import(args) -> int:
         preset=args.preset,
         options=options,
         organisation=args.org,
-        max_bytes=args.max_mb * 1024 * 1024 if args.max_mb else None,
+        max_bytes=args.max_mb * 1024 * 1024 if args.max_mb is not None else None,
     )
     if args.json:
         print_json(result.as_json())
