@@ -187,6 +187,9 @@ class ExtractRequest:
     options: Mapping[str, Any] = field(default_factory=dict)  # preset, column names, ...
     max_bytes: int | None = None
     progress: Callable[[str, float], None] | None = None
+    # A folder of the run's own (removed when the run ends) for a connector that wants to write
+    # an intermediate file once, e.g. a parsed CSV as parquet, instead of reading its input twice.
+    scratch_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,27 @@ def _is_lock_error(exc: Exception) -> bool:
     return any(marker in text for marker in LOCK_MARKERS)
 
 
+def duckdb_config() -> dict[str, str | bool]:
+    """Settings for every warehouse connection (one process must always use the same ones).
+
+    A memory cap makes large merges spill to disk instead of growing the process; insertion
+    order is not needed (every query orders explicitly) and costs memory on bulk loads.
+    """
+    return {
+        "memory_limit": os.environ.get("LEDGERLINE_DUCKDB_MEMORY", "1GB"),
+        "preserve_insertion_order": False,
+    }
+
+
 def open_connection(path: Path, *, read_only: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT):
     """Open the file, retrying while another process holds its lock."""
     deadline = time.monotonic() + lock_wait
     delay = 0.02
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):

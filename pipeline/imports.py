@@ -262,6 +262,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
             path=Path(params["path"]) if params.get("path") else None,
             options=params.get("options") or {},
             max_bytes=DEFAULT_MAX_BYTES if params.get("max_bytes") is None else params["max_bytes"],
+            scratch_dir=_scratch(data, run_id),
         )
         extraction = connector.extract(request)
         currency = ent["currency"] or extraction.entity.currency
@@ -343,6 +344,12 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
     finally:
         heartbeat.stop()
         shutil.rmtree(staging_folder(data, run_id), ignore_errors=True)
+
+
+def _scratch(data: Path, run_id: int) -> Path:
+    path = staging_folder(data, run_id) / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _still_ours(con, run_id: int) -> None:

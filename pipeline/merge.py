@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 
 from connectors.base import OPENING_BALANCE_COLUMNS, TRANSACTION_COLUMNS, Problem
+from pipeline import sqlfiles
 from pipeline.regenerate import Change
 from pipeline.sqlfiles import query_file, run_file
 from pipeline.staging import Staged, StagedStream
@@ -55,7 +56,9 @@ def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run
         result.updated += counts["update"]
         result.deleted += counts["delete"]
         if table == "transactions":
-            result.months = _touched_months(con)
+            # A first load touches every month; otherwise only the months of changed lines.
+            first_load = counts["insert"] == stream.rows and not (counts["update"] or counts["delete"])
+            result.months = None if first_load else _touched_months(con)
     unknown = _add_unknown_accounts(con, entity_id, run_id)
     if unknown:
         listed = ", ".join(sorted(unknown)[:20]) + (" ..." if len(unknown) > 20 else "")
@@ -88,28 +91,34 @@ def _merge_lines(con, table, date_col, columns, stream: StagedStream, entity_id,
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE merge_deleted (line_key VARCHAR)")
-    compared = [c for c in columns if c != "run_id"]
-    run_file(
-        con,
-        "merge",
-        "keyed_lines.sql",
-        params={
-            "entity_id": entity_id,
-            "run_id": run_id,
-            "staged": str(stream.path),
-            "replace": stream.replace,
-        },
-        fmt={
-            "table": table,
-            "cols": ", ".join(["line_key", *columns]),
-            "s_cols": ", ".join(f"s.{c}" for c in compared),
-            "t_cols": ", ".join(f"t.{c}" for c in compared),
-            "date_col": date_col,
-        },
-    )
-    counts = dict.fromkeys(("insert", "update", "delete", "same"), 0)
-    for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
-        counts[action] = n
+    fmt = {
+        "table": table,
+        "cols": ", ".join(["line_key", *columns]),
+        "compared": ", ".join(columns),
+        "date_col": date_col,
+    }
+    params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
+    statements = list(sqlfiles.statements("merge", "keyed_lines.sql"))
+    diff, delete, insert = (st.format(**fmt) for st in statements)
+    counts = dict.fromkeys(("insert", "update", "delete"), 0)
+    # Table names come from LINE_TABLES, never from input.
+    stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
+    if stored == 0:
+        # The entity's first lines: nothing to compare with, every staged row is new.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE merge_diff (line_key VARCHAR, action VARCHAR, old_date DATE, new_date DATE)"
+        )
+        counts["insert"] = stream.rows
+    else:
+        sqlfiles.execute(con, diff, params)
+        for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
+            counts[action] = n
+    if counts["update"] or counts["delete"]:
+        sqlfiles.execute(con, delete, params)
+    if counts["insert"] or counts["update"]:
+        # Every staged row is new (a first import): insert without probing merge_diff per row.
+        all_new = counts["insert"] == stream.rows
+        sqlfiles.execute(con, insert, {**params, "all_new": all_new})
     return counts
 
 

@@ -27,6 +27,12 @@ def statements(*parts: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def execute(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None):
+    """Execute one statement with only the `$params` it names."""
+    names = set(_PARAM.findall(sql))
+    return con.execute(sql, {k: v for k, v in (params or {}).items() if k in names})
+
+
 def run_file(
     con: duckdb.DuckDBPyConnection,
     *parts: str,
@@ -36,13 +42,10 @@ def run_file(
     """Execute every statement of a SQL file. `fmt` fills {placeholders} with identifiers we own."""
     params = params or {}
     for statement in statements(*parts):
-        sql = statement.format(**fmt) if fmt else statement
-        names = set(_PARAM.findall(sql))
-        con.execute(sql, {k: v for k, v in params.items() if k in names})
+        execute(con, statement.format(**fmt) if fmt else statement, params)
 
 
 def query_file(con: duckdb.DuckDBPyConnection, *parts: str, params: Mapping[str, Any] | None = None):
     """Execute a single-statement SQL file and return the cursor (for fetchall / pl())."""
     (statement,) = statements(*parts)
-    names = set(_PARAM.findall(statement))
-    return con.execute(statement, {k: v for k, v in (params or {}).items() if k in names})
+    return execute(con, statement, params)

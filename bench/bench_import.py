@@ -1,0 +1,168 @@
+"""Import benchmarks (issue 2), reported as ratios against references measured in the same run.
+
+1. Upload import of an N-line CSV end to end (detect, parse, validate, stage, merge, regenerate)
+   vs DuckDB's own read_csv of the same file into a table. Target <= 2.0x.
+2. Peak RSS of that import (a child process). Target < 1 GB.
+3. An incremental run applying 10k changed + 10k new + 1k deleted lines to the warehouse vs a
+   full reload of all lines through the same engine. Target <= 5%.
+
+Run: .venv/bin/python -m bench.bench_import [--lines 5000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from bench.generate_gl import generate, write_dutch, write_plain
+
+COLUMNS = {
+    "date": "date",
+    "journal": "journal",
+    "entry": "entry",
+    "line": "line",
+    "account": "account",
+    "description": "description",
+    "amount": "amount",
+    "cost_centre": "cost_centre",
+}
+DUTCH_COLUMNS = {
+    "date": "Datum",
+    "journal": "Dagboek",
+    "entry": "Boekstuk",
+    "line": "Regel",
+    "account": "Grootboekrekening",
+    "description": "Omschrijving",
+    "debit": "Debet",
+    "credit": "Credit",
+    "cost_centre": "Kostenplaats",
+}
+
+# The child process that imports: measured for time and peak memory on its own.
+CHILD = """
+import json, sys, time
+from pipeline import imports
+t = time.perf_counter()
+r = imports.import_file(sys.argv[1], sys.argv[2], "Bench", options={"preset": "generic", "columns": json.loads(sys.argv[3])})
+import resource
+print(json.dumps({"seconds": time.perf_counter() - t, "status": r.status, "lines": r.lines,
+                  "error": r.error_message, "inserted": r.inserted,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(code: str, *args: str) -> dict:
+    """Run code in a fresh interpreter (so its peak memory is its own); return its JSON output."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def read_csv_reference(path: Path, work: Path, **options) -> float:
+    con = duckdb.connect(str(work / "reference.duckdb"))
+    t = time.perf_counter()
+    opts = ", ".join(f"{k} = '{v}'" for k, v in options.items())
+    con.execute(
+        f"CREATE OR REPLACE TABLE ref AS SELECT * FROM read_csv('{path}'{', ' + opts if opts else ''})"
+    )
+    seconds = time.perf_counter() - t
+    con.close()
+    (work / "reference.duckdb").unlink()
+    return seconds
+
+
+def incremental(data: Path, lines: int) -> dict:
+    """Apply a delta through the engine with a source that sends only the changes."""
+    code = """
+import json, sys, time
+import polars as pl
+from connectors import registry
+from connectors.base import Capabilities, Connector, Extraction, StreamData
+from pipeline import db, entities, imports
+
+class Delta(Connector):
+    # A benchmark source: the changes an ERP's change feed would send.
+    name, label, kind = "bench-delta", "Benchmark change feed", "api"
+    capabilities = Capabilities(incremental=True, deletions=True)
+    def extract(self, request):
+        mode = request.options["mode"]
+        data = pl.read_parquet(request.options["lines"])
+        if mode == "full":
+            return Extraction([StreamData("transactions", data.lazy(), "all")], cursor={"n": 1})
+        changed = data.slice(0, 10_000).with_columns(pl.col("amount") + pl.lit(1).cast(pl.Decimal(18, 2)))
+        new = data.slice(10_000, 10_000).with_columns(("new-" + pl.col("line_key")).alias("line_key"))
+        deleted = data.slice(20_000, 1_000)["line_key"].to_list()
+        return Extraction([StreamData("transactions", pl.concat([changed, new]).lazy(), "none",
+                                      deleted_keys=deleted)], cursor={"n": 2})
+
+registry.REGISTRY = (*registry.REGISTRY, Delta)
+data = sys.argv[1]
+with db.transaction(data) as con:
+    org = entities.ensure_organisation(con, "Bench")
+    src = entities.ensure_source(con, org, "feed", "bench-delta")
+    eid = entities.ensure_entity(con, "Feed", organisation_id=org, source_id=src)
+out = {}
+for mode in ("full", "delta"):
+    t = time.perf_counter()
+    r = imports.sync_entity(data, eid, full=mode == "full", options={"mode": mode, "lines": sys.argv[2]})
+    out[mode] = {"seconds": time.perf_counter() - t, "status": r.status, "counts": [r.inserted, r.updated, r.deleted],
+                 "error": r.error_message}
+print(json.dumps(out))
+"""
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        parquet = data / "lines.parquet"
+        con.execute(
+            f"""COPY (SELECT line_key, journal, entry, line, tx_date, fiscal_year, period, account_code, amount,
+                      currency, amount_fc, currency_fc, description, cost_centre, project, document_no, source_ref
+                      FROM transactions) TO '{parquet}' (FORMAT parquet)"""
+        )
+    return run_child(code, str(data), str(parquet))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, default=5_000_000)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    plain, dutch = work / "gl.csv", work / "gl_nl.csv"
+    if not plain.exists():
+        df = generate(args.lines)
+        write_plain(df, plain)
+        write_dutch(df, dutch)
+        del df
+    size_mb = plain.stat().st_size / 1e6
+    print(f"{args.lines:,} lines; plain CSV {size_mb:.0f} MB, Dutch CSV {dutch.stat().st_size / 1e6:.0f} MB")
+
+    for label, path, columns, options in (
+        ("plain", plain, COLUMNS, {}),
+        ("dutch", dutch, DUTCH_COLUMNS, {"delim": ";"}),
+    ):
+        reference = read_csv_reference(path, work, **options)
+        data = work / f"data_{label}"
+        result = run_child(CHILD, str(data), str(path), json.dumps(columns))
+        peak = result["peak_mb"]
+        assert result["status"] == "succeeded", result
+        print(
+            f"[{label}] import {result['seconds']:.2f} s vs DuckDB read_csv {reference:.2f} s: "
+            f"ratio {result['seconds'] / reference:.2f}x (target <= 2.0x); peak RSS {peak:.0f} MB (target < 1024)"
+        )
+    inc = incremental(work / "data_plain", args.lines)
+    assert inc["full"]["status"] == inc["delta"]["status"] == "succeeded", inc
+    print(
+        f"[incremental] delta {inc['delta']['counts']} in {inc['delta']['seconds']:.2f} s vs full reload "
+        f"{inc['full']['seconds']:.2f} s: {100 * inc['delta']['seconds'] / inc['full']['seconds']:.1f}% (target <= 5%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
