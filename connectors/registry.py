@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from connectors.afas import AfasConnector
 from connectors.base import Connector
 from connectors.demo import DemoConnector
+from connectors.exact import ExactConnector
 from connectors.files.saft import SaftConnector
 from connectors.files.tabular import CsvConnector, XlsxConnector
 from connectors.files.xaf import XafConnector
@@ -14,6 +16,8 @@ REGISTRY: tuple[type[Connector], ...] = (
     CsvConnector,
     XlsxConnector,
     DemoConnector,
+    AfasConnector,
+    ExactConnector,
 )
 
 

@@ -18,6 +18,7 @@ from pipeline.errors import LedgerlineError
 COMMAND_MODULES = (
     "pipeline.commands.warehouse",
     "pipeline.commands.reports",
+    "pipeline.commands.sources",
 )
 
 
