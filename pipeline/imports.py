@@ -281,7 +281,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
             _still_ours(con, run_id)
             _update_entity_facts(con, ent, extraction)
             result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
-            regenerate(con, changes_for(ent["id"], result, full=not cursor))
+            regenerate(con, changes_for(ent["id"], result))
             con.execute(
                 """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
                    ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,

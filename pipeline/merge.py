@@ -132,8 +132,6 @@ def _touched_months(con) -> set[date]:
     return {r[0] for r in rows}
 
 
-def changes_for(entity_id: int, result: MergeResult, *, full: bool) -> list[Change]:
-    """The regeneration work a merge implies."""
-    if full or result.months is None:
-        return [Change(entity_id, None)]
-    return [Change(entity_id, set(result.months))]
+def changes_for(entity_id: int, result: MergeResult) -> list[Change]:
+    """The regeneration work a merge implies: the months whose lines changed (None: all)."""
+    return [Change(entity_id, None if result.months is None else set(result.months))]

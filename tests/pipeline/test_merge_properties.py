@@ -1,0 +1,130 @@
+"""The merge against a model: whatever sequence of extractions arrives, the stored lines equal
+what a plain dict of line_key -> line says they should be, and the counts say what changed."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.base import Extraction, StreamData, frame_from_rows
+from pipeline import db, entities
+from pipeline.merge import changes_for, merge
+from pipeline.regenerate import regenerate
+from pipeline.staging import stage
+from pipeline.validate import validate
+
+KEYS = [f"K{i}" for i in range(12)]
+MONTHS = [date(2024, m, 1) for m in (1, 2, 3)]
+
+line = st.fixed_dictionaries(
+    {
+        "tx_date": st.sampled_from([date(2024, m, d) for m in (1, 2, 3) for d in (1, 15, 28)]),
+        "account_code": st.sampled_from(["1000", "4000", "8000"]),
+        "amount": st.decimals(
+            min_value=-1000, max_value=1000, places=2, allow_nan=False, allow_infinity=False
+        ),
+    }
+)
+snapshot = st.dictionaries(st.sampled_from(KEYS), line, max_size=12)
+step = st.one_of(
+    st.tuples(st.just("all"), snapshot, st.just([])),
+    st.tuples(
+        st.just("ranges"), snapshot, st.lists(st.sampled_from(MONTHS), min_size=1, max_size=2, unique=True)
+    ),
+    st.tuples(st.just("none"), snapshot, st.lists(st.sampled_from(KEYS), max_size=4, unique=True)),
+)
+
+counter = itertools.count(1)
+
+
+def month_end(m: date) -> date:
+    return date(m.year, m.month + 1, 1).replace(day=1) if m.month < 12 else date(m.year, 12, 31)
+
+
+def apply_model(model: dict, mode: str, rows: dict, extra: list) -> dict:
+    new = dict(model)
+    if mode == "all":
+        new = {}
+    elif mode == "ranges":
+        for key, value in model.items():
+            if any(m <= value["tx_date"] < month_end(m) for m in extra):
+                del new[key]
+    else:
+        for key in extra:
+            if key not in rows:
+                new.pop(key, None)
+    new.update(rows)
+    return new
+
+
+def run(data, entity_id: int, mode: str, rows: dict, extra: list):
+    run_id = next(counter)
+    frame = frame_from_rows(
+        "transactions",
+        [
+            {"line_key": k, "journal": "J", "entry": k, **v, "amount": Decimal(v["amount"])}
+            for k, v in rows.items()
+        ],
+    )
+    if mode == "ranges":
+        ranges = [(m, date.fromordinal(month_end(m).toordinal() - 1)) for m in extra]
+        data_stream = StreamData("transactions", frame, "ranges", ranges)
+    elif mode == "none":
+        data_stream = StreamData("transactions", frame, "none", deleted_keys=list(extra))
+    else:
+        data_stream = StreamData("transactions", frame, "all")
+    staged = stage(Extraction([data_stream]), data / "staging" / str(run_id), currency="EUR")
+    validate(staged)
+    with db.transaction(data) as con:
+        con.execute(
+            "INSERT INTO import_runs (id, entity_id, trigger, status) VALUES (?, ?, 'manual', 'running')",
+            [run_id, entity_id],
+        )
+        result = merge(con, staged, entity_id=entity_id, run_id=run_id)
+        regenerate(con, changes_for(entity_id, result))
+    staged.remove()
+    return result
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=5))
+def test_stored_lines_follow_the_model_and_a_repeat_changes_nothing(tmp_path_factory, steps):
+    data = tmp_path_factory.mktemp("merge")
+    with db.transaction(data) as con:
+        entity_id = entities.ensure_entity(con, "Model")
+    model: dict = {}
+    for mode, rows, extra in steps:
+        before = model
+        model = apply_model(model, mode, rows, extra)
+        result = run(data, entity_id, mode, rows, extra)
+        assert result.inserted == len(model.keys() - before.keys())
+        assert result.deleted == len(before.keys() - model.keys())
+        changed = {k for k in model.keys() & before.keys() if model[k] != before[k]}
+        assert result.updated == len(changed)
+        with db.connect(data) as con:
+            stored = {
+                k: {"tx_date": d, "account_code": a, "amount": amt}
+                for k, d, a, amt in con.execute(
+                    "SELECT line_key, tx_date, account_code, amount FROM transactions WHERE entity_id = ?",
+                    [entity_id],
+                ).fetchall()
+            }
+            tb = dict(
+                con.execute(
+                    "SELECT account_code, sum(net) FROM rpt_trial_balance WHERE entity_id = ? GROUP BY 1 HAVING sum(net) <> 0",
+                    [entity_id],
+                ).fetchall()
+            )
+        assert stored == {k: {**v, "amount": Decimal(v["amount"])} for k, v in model.items()}
+        expected_tb: dict = {}
+        for v in model.values():
+            expected_tb[v["account_code"]] = expected_tb.get(v["account_code"], Decimal(0)) + Decimal(
+                v["amount"]
+            )
+        assert tb == {a: s for a, s in expected_tb.items() if s != 0}
+        again = run(data, entity_id, mode, rows, extra)
+        assert again.change == (0, 0, 0)
