@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pipeline.commands.warehouse",
     "pipeline.commands.reports",
     "pipeline.commands.sources",
+    "pipeline.commands.scheduling",
 )
 
 
