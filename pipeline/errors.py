@@ -116,4 +116,4 @@ class InterruptedRun(LedgerlineError):
     """A run whose process died before it finished (kill, crash, power loss)."""
 
     kind = "interrupted"
-    guidance = "The previous figures were kept; the import will run again at the next slot, or start it now."
+    guidance = "The previous figures were kept; the scheduler retries the import, or start it again now."
