@@ -39,6 +39,7 @@ TRANSACTION_COLUMNS: dict[str, pl.DataType] = {
     "description": pl.Utf8,
     "cost_centre": pl.Utf8,
     "project": pl.Utf8,
+    "axes": pl.Utf8,  # further analytical axes as a JSON object {"cost_unit": "K12", ...}
     "document_no": pl.Utf8,
     "source_ref": pl.Utf8,  # where the line is in the source: file line, element path, API id
 }
@@ -238,6 +239,14 @@ def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return lf.select(exprs)
+
+
+def axes_json(axes: Mapping[str, str | None]) -> str | None:
+    """The `axes` value for a line: JSON with sorted keys (stable across runs), None when empty."""
+    import json
+
+    present = {k: v for k, v in sorted(axes.items()) if v}
+    return json.dumps(present, ensure_ascii=False, separators=(",", ":")) if present else None
 
 
 def frame_from_rows(stream: str, rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -42,6 +42,7 @@ from connectors.base import (
     Problem,
     Stream,
     StreamData,
+    axes_json,
 )
 from connectors.files.xmlsafe import (
     ColumnBuffer,
@@ -559,6 +560,7 @@ class _SaftParser:
         else:
             tx_date = self._date(tx_date_text, where.split(" / Line")[0], "TransactionDate")
         cost_centre = project = None
+        other_axes: dict[str, str] = {}
         for analysis in sub.get("Analysis", []):
             af = fields(analysis)
             axis = self.axes.get(af.get("AnalysisType") or "")
@@ -569,6 +571,8 @@ class _SaftParser:
                 cost_centre = code
             elif axis == "project" and project is None:
                 project = code
+            else:
+                other_axes.setdefault(axis, code)
             self.used.setdefault(axis, set()).add(code)
         self.lines.add(
             line_key=f"{year}|{journal}|{entry_key}|{line}",
@@ -586,6 +590,7 @@ class _SaftParser:
             description=f.get("Description") or t.get("Description"),
             cost_centre=cost_centre,
             project=project,
+            axes=axes_json(other_axes),
             document_no=f.get("SourceDocumentID") or f.get("ReferenceNumber"),
             source_ref=f"journal {journal}/transaction {nr}/line {line}",
         )

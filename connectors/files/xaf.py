@@ -35,6 +35,7 @@ from connectors.base import (
     Problem,
     Stream,
     StreamData,
+    axes_json,
 )
 from connectors.files.xmlsafe import (
     ColumnBuffer,
@@ -535,6 +536,10 @@ class _XafParser:
             self.used["cost_centre"].add(cost_centre)
         if project:
             self.used["project"].add(project)
+        other_axes = {"cost_unit": f.get("prodID"), "article_group": f.get("artGrpID")}
+        for axis, code in other_axes.items():
+            if code:
+                self.used.setdefault(axis, set()).add(code)
         self.lines.add(
             line_key=f"{self.fiscal_year}|{journal}|{entry_key}|{line}",
             journal=journal,
@@ -551,6 +556,7 @@ class _XafParser:
             description=f.get("desc") or t.get("desc"),
             cost_centre=cost_centre,
             project=project,
+            axes=axes_json(other_axes),
             document_no=f.get("docRef"),
             source_ref=f"journal {journal}/transaction {nr}/line {line}",
         )
