@@ -35,7 +35,9 @@ class Cli:
     def __init__(self, data: Path):
         self.data = data
 
-    def __call__(self, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, env: dict | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "pipeline.cli", "--data", str(self.data), *args],
             capture_output=True,

@@ -46,4 +46,3 @@ def test_connectors_do_not_reach_into_the_pipeline_or_the_warehouse():
             if top in {"duckdb", "streamlit"} or (top == "pipeline" and module != "pipeline.errors"):
                 offenders.append(f"{path.relative_to(ROOT)} imports {module}")
     assert offenders == []
-
