@@ -18,6 +18,8 @@ from pipeline.errors import LedgerlineError
 COMMAND_MODULES = (
     "pipeline.commands.warehouse",
     "pipeline.commands.reports",
+    "pipeline.commands.statements",
+    "pipeline.commands.mapping",
     "pipeline.commands.sources",
     "pipeline.commands.scheduling",
 )
