@@ -1,10 +1,12 @@
 """One HTTP policy for every API connector: pacing, retries, typed errors and call counts.
 
-Every API connector (AFAS, Exact, and later Xero, QuickBooks, Sage, Nmbrs) talks to its vendor
-through `ApiClient`, which:
+Every API connector (AFAS, Exact, Xero, QuickBooks, Sage, Twinfield, later Nmbrs) talks to its
+vendor through `ApiClient`, which:
 
 - paces calls under the vendor's rate-limit windows (read from its response headers by a
   vendor-specific `rate_windows` function) instead of running into 429s;
+- keeps to documented limits the vendor does not report in headers ("60 calls a minute",
+  "10 a second") by counting its own calls (`HttpPolicy.limits`);
 - waits and retries on 429/502/503/504 and network errors, honouring `Retry-After` (seconds or an
   HTTP date), a vendor's own hint in the body, or the window reset, else exponential backoff;
 - retries a 401 once after `reauth` (an OAuth refresh), then fails with the vendor's message;
@@ -25,6 +27,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -100,6 +103,20 @@ class RateWindow:
     reset_at: float
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A documented vendor limit the client keeps to by counting its own calls: `calls` per
+    `seconds`, as a sliding window (the strictest reading of "60 calls a minute")."""
+
+    calls: int
+    seconds: float
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.calls} calls per {self.seconds:g} s"
+
+
 @dataclass
 class HttpPolicy:
     """Retry and pacing settings; each connector starts from its vendor's documented limits."""
@@ -112,6 +129,7 @@ class HttpPolicy:
     timeout: float = 120.0
     reserve: int = 1  # calls left unused in each rate window (other processes share the quota)
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    limits: tuple[Limit, ...] = ()  # limits the vendor does not report in headers
 
 
 @dataclass
@@ -172,6 +190,14 @@ def epoch_seconds(value: str | None, now: float) -> float | None:
     return now + number
 
 
+class EntityUnavailable(FatalSourceError):
+    """The vendor no longer shows this entity: an organisation disconnected from the app, a
+    company or office removed, access withdrawn. The entity's run fails with this kind, so the
+    app can mark the entity instead of reporting a crash."""
+
+    kind = "entity_unavailable"
+
+
 def default_error(vendor: str) -> ErrorMapper:
     """Status-based mapping used when a connector does not read its vendor's error body."""
 
@@ -225,6 +251,7 @@ class ApiClient:
         self._retry_hint = retry_hint
         self._rate_windows = rate_windows
         self._windows: dict[str, RateWindow] = {}
+        self._sent: dict[Limit, deque[float]] = {limit: deque() for limit in self.policy.limits}
         self.server_time: float | None = None  # the vendor's clock at its first answer (Date header)
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.policy.max_parallel)
@@ -349,22 +376,35 @@ class ApiClient:
                     self._windows[w.name] = w
 
     def _pace(self) -> None:
-        """Wait while a window has no calls left, so the vendor never has to answer 429."""
+        """Wait while a window has no calls left, so the vendor never has to answer 429.
+
+        A call that may go is recorded against the local limits under the same lock, so
+        parallel threads never overrun them together.
+        """
         while True:
             now = self.clock.time()
             with self._lock:
                 for name, w in list(self._windows.items()):
                     if w.reset_at <= now:
                         del self._windows[name]  # a new window: the next answer tells its size
-                blocked = [w for w in self._windows.values() if w.remaining <= self.policy.reserve]
-            if not blocked:
-                return
-            window = max(blocked, key=lambda w: w.reset_at)
-            wait = window.reset_at - now + 0.05
+                blocked = [
+                    (w.reset_at, w.name) for w in self._windows.values() if w.remaining <= self.policy.reserve
+                ]
+                for limit, sent in self._sent.items():
+                    while sent and sent[0] <= now - limit.seconds:
+                        sent.popleft()
+                    if len(sent) >= limit.calls:
+                        blocked.append((sent[0] + limit.seconds, limit.label))
+                if not blocked:
+                    for sent in self._sent.values():
+                        sent.append(now)
+                    return
+            reset_at, name = max(blocked)
+            wait = reset_at - now + 0.05
             if wait > self.policy.max_wait:
                 raise RetriableSourceError(
-                    f"The {self.vendor} API quota ({window.name}) is used up until "
-                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(window.reset_at))}.",
+                    f"The {self.vendor} API quota ({name}) is used up until "
+                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(reset_at))}.",
                     retry_after=wait,
                     guidance="The import will continue after the quota resets.",
                 )
@@ -539,3 +579,71 @@ class LocalServer:
     def _leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
+
+
+class SandboxQuota:
+    """A vendor's rate limits on the sandbox side: calls per calendar window per key (tenant,
+    company, office), calls at once per key, and 429 storms a test can start.
+
+    `enter` either counts the call and returns None, or refuses it and returns the window that is
+    full and the seconds until it resets (what the vendor puts in Retry-After). Refused calls do
+    not count. Every `enter` that returned None must be followed by `leave`.
+    """
+
+    def __init__(
+        self, clock: Clock, windows: Mapping[str, tuple[int, float]], *, concurrent: int | None = None
+    ):
+        self.clock = clock
+        self.windows = dict(windows)  # name -> (calls, seconds)
+        self.concurrent = concurrent
+        self.used: dict[tuple[str, str, int], int] = {}
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.refused = 0
+        self._storm: list[float] = []
+        self._lock = threading.Lock()
+
+    def storm(self, calls: int, retry_after: float = 1.0) -> None:
+        """The next `calls` calls are refused (another app used the quota up)."""
+        with self._lock:
+            self._storm.extend([retry_after] * calls)
+
+    def enter(self, key: str) -> tuple[str, float] | None:
+        now = self.clock.time()
+        with self._lock:
+            if self._storm:
+                self.refused += 1
+                return "storm", self._storm.pop(0)
+            if self.concurrent is not None and self.in_flight.get(key, 0) >= self.concurrent:
+                self.refused += 1
+                return "concurrent", 1.0
+            slots = {
+                name: (limit, seconds, int(now // seconds)) for name, (limit, seconds) in self.windows.items()
+            }
+            for name, (limit, seconds, index) in slots.items():
+                if self.used.get((key, name, index), 0) >= limit:
+                    self.refused += 1
+                    return name, (index + 1) * seconds - now
+            for name, (_, _, index) in slots.items():
+                self.used[(key, name, index)] = self.used.get((key, name, index), 0) + 1
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.peak[key] = max(self.peak.get(key, 0), self.in_flight[key])
+        return None
+
+    def leave(self, key: str) -> None:
+        with self._lock:
+            self.in_flight[key] = self.in_flight.get(key, 1) - 1
+
+    def remaining(self, key: str) -> dict[str, int]:
+        """Calls left in each current window."""
+        now = self.clock.time()
+        with self._lock:
+            return {
+                name: max(0, limit - self.used.get((key, name, int(now // seconds)), 0))
+                for name, (limit, seconds) in self.windows.items()
+            }
+
+    def max_used(self, name: str) -> int:
+        """The most calls any key made in one window of `name` (to check a client's pacing)."""
+        with self._lock:
+            return max((n for (_, w, _), n in self.used.items() if w == name), default=0)

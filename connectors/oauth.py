@@ -11,27 +11,43 @@ happen once, by one process, and its result must be stored before anything else 
 
 A rejected refresh token (revoked, expired, already used) is stored as "reconnect required"
 instead of being retried: the next run fails at once with the same message and calls nobody.
-Authlib builds the authorization URL and the token requests (RFC 6749 parameters); the calls go
-through `connectors.http.ApiClient` like every other call.
+Authlib builds the authorization URL and the token requests (RFC 6749 parameters, RFC 7636 PKCE
+for vendors such as Xero); the calls go through `connectors.http.ApiClient` like every other call.
+Vendors differ in how the app proves who it is at the token endpoint: in the form body
+(Exact, Sage) or as HTTP Basic (Xero, QuickBooks, Twinfield): `OAuthApp.token_auth` says which.
+
+`SandboxAuthority` at the end is the vendor's side of the same flow, for the local sandboxes.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from connectors.base import CredentialStore
-from connectors.http import ApiClient, Clock, HttpPolicy, SystemClock, loads_decimal
+from connectors.http import (
+    ApiClient,
+    Clock,
+    HttpPolicy,
+    SandboxRequest,
+    SandboxResponse,
+    SystemClock,
+    loads_decimal,
+)
 from pipeline.errors import AuthError, ConfigError, LedgerlineError, RetriableSourceError
 
 DEFAULT_MARGIN = 30.0  # refresh when less than this many seconds are left on the access token
@@ -48,6 +64,8 @@ class OAuthApp:
     token_url: str
     redirect_uri: str
     scope: str | None = None
+    pkce: bool = False  # send an S256 code challenge (RFC 7636) and prove it with the verifier
+    token_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
 
 
 def new_state() -> str:
@@ -55,11 +73,32 @@ def new_state() -> str:
     return generate_token(40)
 
 
-def authorization_url(app: OAuthApp, state: str) -> str:
+def new_code_verifier() -> str:
+    """A PKCE code verifier (RFC 7636: 43 to 128 unreserved characters)."""
+    return generate_token(64)
+
+
+def authorization_url(app: OAuthApp, state: str, code_verifier: str | None = None) -> str:
     """The vendor URL the user is sent to, to log in and grant access."""
+    extra = {}
+    if app.pkce:
+        if not code_verifier:
+            raise ConfigError(f"Signing in at {app.authorize_url} needs a PKCE code verifier.")
+        extra = {"code_challenge": create_s256_code_challenge(code_verifier), "code_challenge_method": "S256"}
     return prepare_grant_uri(
-        app.authorize_url, app.client_id, "code", redirect_uri=app.redirect_uri, scope=app.scope, state=state
+        app.authorize_url,
+        app.client_id,
+        "code",
+        redirect_uri=app.redirect_uri,
+        scope=app.scope,
+        state=state,
+        **extra,
     )
+
+
+def callback_params(url: str) -> dict[str, str]:
+    """Every query parameter of the redirect (vendors add their own, e.g. QuickBooks' realmId)."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items() if v}
 
 
 def parse_callback(url: str) -> tuple[str | None, str | None, str | None]:
@@ -130,16 +169,17 @@ class TokenManager:
 
     # -- the flow
 
-    def exchange_code(self, code: str) -> dict[str, Any]:
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> dict[str, Any]:
         """Trade the authorization code for the first token pair and store it."""
         with self.store.lock():
             current = self.store.load()
+            extra = {"code_verifier": code_verifier} if code_verifier else {}
             body = prepare_token_request(
                 "authorization_code",
                 code=code,
                 redirect_uri=self.app.redirect_uri,
-                client_id=self.app.client_id,
-                client_secret=self.app.client_secret,
+                **self._client_fields(),
+                **extra,
             )
             issued = self._post(body)
             creds = self._merge(current, issued)
@@ -206,10 +246,7 @@ class TokenManager:
                         guidance="Connect the source again to sign in at the vendor.",
                     )
                 body = prepare_token_request(
-                    "refresh_token",
-                    refresh_token=creds["refresh_token"],
-                    client_id=self.app.client_id,
-                    client_secret=self.app.client_secret,
+                    "refresh_token", refresh_token=creds["refresh_token"], **self._client_fields()
                 )
                 try:
                     issued = self._post(body)
@@ -228,13 +265,17 @@ class TokenManager:
             self._cached = creds
         return creds
 
+    def _client_fields(self) -> dict[str, str]:
+        if self.app.token_auth == "client_secret_basic":
+            return {}
+        return {"client_id": self.app.client_id, "client_secret": self.app.client_secret}
+
     def _post(self, body: str) -> dict[str, Any]:
-        response = self._http.request(
-            "POST",
-            self.app.token_url,
-            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-            content=body,
-        )
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        if self.app.token_auth == "client_secret_basic":
+            pair = f"{self.app.client_id}:{self.app.client_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        response = self._http.request("POST", self.app.token_url, headers=headers, content=body)
         try:
             token = loads_decimal(response.content)
         except ValueError as exc:
@@ -300,3 +341,191 @@ class MemoryStore:
 
     def lock(self) -> threading.RLock:
         return self._lock
+
+
+# ---------------------------------------------------------------- the vendor's side, for sandboxes
+
+
+class SandboxAuthority:
+    """The vendor's side of the OAuth2 authorization-code flow, for the local sandboxes.
+
+    Issues authorization codes (single use, short-lived, bound to the redirect URI and, when the
+    vendor wants PKCE, to an S256 challenge), access tokens with the vendor's lifetime, and
+    refresh tokens that either rotate (the used one stops working at once, or after `grace`
+    seconds where the vendor allows a retry, as Xero does for 30 minutes) or stay valid
+    (`rotate=False`), optionally expiring when unused for `refresh_lifetime`.
+    Tests steer it with `revoke`, `expire_access_tokens` and `expire_after`.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        clock: Clock | None = None,
+        access_lifetime: int = 1800,
+        refresh_lifetime: float | None = None,
+        rotate: bool = True,
+        grace: float = 0.0,
+        pkce: bool = False,
+        token_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post",
+        code_lifetime: int = 300,
+        refresh_expiry_field: str | None = None,
+        expires_in_text: bool = False,
+        latency: float = 0.0,
+        redirect_extra: Mapping[str, str] | None = None,
+    ):
+        self.client_id, self.client_secret = client_id, client_secret
+        self.clock = clock or SystemClock()
+        self.access_lifetime = access_lifetime
+        self.refresh_lifetime = refresh_lifetime
+        self.rotate, self.grace, self.pkce, self.token_auth = rotate, grace, pkce, token_auth
+        self.used_refresh: dict[str, float] = {}  # rotated-out refresh token -> when it was used
+        self.code_lifetime = code_lifetime
+        self.refresh_expiry_field = refresh_expiry_field
+        self.expires_in_text = expires_in_text
+        self.latency = latency  # real seconds a token call takes (overlapping refreshes in tests)
+        self.redirect_extra = dict(redirect_extra or {})
+        self.access_tokens: dict[str, float] = {}
+        self.refresh_tokens: dict[str, float | None] = {}
+        self.codes: dict[str, tuple[float, str, str | None]] = {}
+        self.code_grants = self.refresh_grants = self.rejected_refreshes = self.unauthorized = 0
+        self._expire_in: int | None = None
+        self._lock = threading.RLock()
+
+    # -- controls
+
+    def issue(self) -> dict[str, Any]:
+        """A token answer as if the user had just signed in (skips the browser step)."""
+        with self._lock:
+            access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+            now = self.clock.time()
+            self.access_tokens[access] = now + self.access_lifetime
+            self.refresh_tokens[refresh] = now + self.refresh_lifetime if self.refresh_lifetime else None
+            return self._answer(access, refresh)
+
+    def revoke(self) -> None:
+        """The user revoked the app: every token stops working."""
+        with self._lock:
+            self.access_tokens.clear()
+            self.refresh_tokens.clear()
+            self.used_refresh.clear()
+
+    def expire_access_tokens(self) -> None:
+        """End every access token now, as vendors do when they end a session early."""
+        with self._lock:
+            self.access_tokens.clear()
+
+    def expire_after(self, calls: int) -> None:
+        """End every access token after `calls` more API calls (an expiry in the middle of a run)."""
+        with self._lock:
+            self._expire_in = calls
+
+    # -- checks for the API side
+
+    def valid(self, token: str | None) -> bool:
+        """Whether an access token is good for one more API call (counts the refusals)."""
+        with self._lock:
+            if self._expire_in is not None:
+                self._expire_in -= 1
+                if self._expire_in < 0:
+                    self.access_tokens.clear()
+                    self._expire_in = None
+            expires = self.access_tokens.get(token or "")
+            if expires is None or expires <= self.clock.time():
+                self.unauthorized += 1
+                return False
+            return True
+
+    def bearer(self, request: SandboxRequest) -> bool:
+        """`valid` for the request's `Authorization: Bearer` header."""
+        auth = request.headers.get("authorization", "")
+        return self.valid(auth[7:] if auth.lower().startswith("bearer ") else None)
+
+    # -- endpoints
+
+    def authorize(self, request: SandboxRequest) -> SandboxResponse:
+        """The sign-in page: redirects to the app with a code (the user always agrees here)."""
+        if request.arg("client_id") != self.client_id or request.arg("response_type") != "code":
+            return SandboxResponse(400, b"unknown client or response type", {"Content-Type": "text/plain"})
+        challenge = request.arg("code_challenge")
+        if self.pkce and (not challenge or request.arg("code_challenge_method") != "S256"):
+            return SandboxResponse(400, b"code_challenge (S256) is required", {"Content-Type": "text/plain"})
+        redirect = request.arg("redirect_uri") or ""
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self.codes[code] = (self.clock.time() + self.code_lifetime, redirect, challenge)
+        query = {"code": code, **self.redirect_extra}
+        if request.arg("state") is not None:
+            query["state"] = request.arg("state") or ""
+        sep = "&" if urlsplit(redirect).query else "?"
+        return SandboxResponse(302, b"", {"Location": f"{redirect}{sep}{urlencode(query)}"})
+
+    def token(self, request: SandboxRequest) -> SandboxResponse:
+        """The token endpoint: authorization_code and refresh_token grants."""
+        if self.latency:
+            time.sleep(self.latency)
+        form = request.form()
+        if not self._client_ok(request, form):
+            return SandboxResponse.json({"error": "invalid_client"}, 401)
+        grant = form.get("grant_type")
+        with self._lock:
+            if grant == "authorization_code":
+                issued = self.codes.pop(form.get("code", ""), None)
+                if (
+                    issued is None
+                    or issued[0] < self.clock.time()
+                    or issued[1] != form.get("redirect_uri", "")
+                ):
+                    return _invalid_grant("The authorization code is invalid, used or expired.")
+                if (
+                    issued[2] is not None
+                    and create_s256_code_challenge(form.get("code_verifier", "")) != issued[2]
+                ):
+                    return _invalid_grant("The code verifier does not match the code challenge.")
+                self.code_grants += 1
+                return SandboxResponse.json(self.issue())
+            if grant == "refresh_token":
+                token = form.get("refresh_token", "")
+                now = self.clock.time()
+                expires = self.refresh_tokens.get(token, 0.0)
+                known = token in self.refresh_tokens and (expires is None or expires > now)
+                in_grace = token in self.used_refresh and now - self.used_refresh[token] <= self.grace
+                if not known and not in_grace:
+                    self.rejected_refreshes += 1
+                    return _invalid_grant("The refresh token is invalid, expired or already used.")
+                self.refresh_grants += 1
+                if not self.rotate:
+                    access = secrets.token_urlsafe(24)
+                    self.access_tokens[access] = now + self.access_lifetime
+                    return SandboxResponse.json(self._answer(access, None))
+                if known:
+                    del self.refresh_tokens[token]
+                    self.used_refresh[token] = now
+                return SandboxResponse.json(self.issue())
+        return SandboxResponse.json({"error": "unsupported_grant_type"}, 400)
+
+    # -- internals
+
+    def _client_ok(self, request: SandboxRequest, form: Mapping[str, str]) -> bool:
+        if self.token_auth == "client_secret_basic":
+            auth = request.headers.get("authorization", "")
+            expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode("ascii")
+            return auth == f"Basic {expected}"
+        return form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
+
+    def _answer(self, access: str, refresh: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": str(self.access_lifetime) if self.expires_in_text else self.access_lifetime,
+        }
+        if refresh is not None:
+            out["refresh_token"] = refresh
+            if self.refresh_expiry_field and self.refresh_lifetime:
+                out[self.refresh_expiry_field] = int(self.refresh_lifetime)
+        return out
+
+
+def _invalid_grant(description: str) -> SandboxResponse:
+    return SandboxResponse.json({"error": "invalid_grant", "error_description": description}, 400)

@@ -9,6 +9,10 @@ from connectors.exact import ExactConnector
 from connectors.files.saft import SaftConnector
 from connectors.files.tabular import CsvConnector, XlsxConnector
 from connectors.files.xaf import XafConnector
+from connectors.quickbooks import QuickBooksConnector
+from connectors.sage import SageConnector
+from connectors.twinfield import TwinfieldConnector
+from connectors.xero import XeroConnector
 
 REGISTRY: tuple[type[Connector], ...] = (
     XafConnector,
@@ -18,6 +22,10 @@ REGISTRY: tuple[type[Connector], ...] = (
     DemoConnector,
     AfasConnector,
     ExactConnector,
+    XeroConnector,
+    QuickBooksConnector,
+    SageConnector,
+    TwinfieldConnector,
 )
 
 

@@ -32,7 +32,15 @@ from typing import Any
 
 from connectors import registry
 from connectors.base import Connector, EntityInfo, ExtractRequest
-from connectors.oauth import RECONNECT_KEY, TokenManager, authorization_url, new_state, parse_callback
+from connectors.oauth import (
+    RECONNECT_KEY,
+    TokenManager,
+    authorization_url,
+    callback_params,
+    new_code_verifier,
+    new_state,
+    parse_callback,
+)
 from pipeline import audit, db, entities
 from pipeline.errors import (
     AuthError,
@@ -48,6 +56,7 @@ from pipeline.secrets import decrypt_json, encrypt_json
 log = logging.getLogger(__name__)
 
 STATUSES = ("available", "attention", "failed", "disconnected")
+PKCE_KEY = "pkce_verifiers"  # per connect attempt (state), kept with the encrypted credentials
 LOCK_TIMEOUT = 120.0
 OAUTH_STATE_MINUTES = 15
 # Settings that point a source at a local sandbox instead of the vendor (tests, demos).
@@ -188,17 +197,35 @@ def _public(row: Mapping[str, Any], creds: Mapping[str, Any] | None = None) -> d
         json.loads(row["config"]) if isinstance(row.get("config"), str) else (row.get("config") or {})
     )
     out["has_credentials"] = row.get("credentials") is not None
+    cls: type[Connector] | None = None
     try:
         cls = registry.get(row["connector"])
         out["label"] = cls.label
+        out["beta"] = cls.beta
         out["capabilities"] = asdict(cls.capabilities)
         out["oauth"] = bool(getattr(cls, "oauth", False))
     except ConfigError:
-        out["label"], out["capabilities"], out["oauth"] = row["connector"], {}, False
+        out["label"], out["beta"], out["capabilities"], out["oauth"] = row["connector"], False, {}, False
     if creds and creds.get("refresh_token_expires_at"):
         left = float(creds["refresh_token_expires_at"]) - time.time()
         out["refresh_token_days_left"] = round(left / 86400, 1)
+        # Vendors whose unused refresh tokens run out (Xero: 60 days) say when to start warning.
+        warn_days = getattr(cls, "refresh_warning_days", None)
+        if warn_days is not None and left < warn_days * 86400 and not creds.get(RECONNECT_KEY):
+            out["refresh_token_warning"] = refresh_warning(out["label"], left)
     return out
+
+
+def refresh_warning(label: str, seconds_left: float) -> str:
+    """What the Sources page says when an unused refresh token is about to expire."""
+    if seconds_left <= 0:
+        return f"The {label} authorisation has expired: reconnect the source."
+    days = seconds_left / 86400
+    when = f"in {days:.0f} days" if days >= 1.5 else "within a day"
+    return (
+        f"The {label} authorisation expires {when} unless an import runs before then: "
+        "run an import (or keep a schedule on), or reconnect."
+    )
 
 
 def _row(con, source_id: int) -> dict[str, Any]:
@@ -219,7 +246,12 @@ def get_source(data: str | os.PathLike | None, source_id: int) -> dict[str, Any]
         row = _row(con, source_id)
         ents = db.rows_as_dicts(
             con.execute(
-                "SELECT id, name, external_id, currency, active FROM entities WHERE source_id = ? ORDER BY name",
+                """SELECT e.id, e.name, e.external_id, e.currency, e.active,
+                          CASE WHEN r.error_kind = 'entity_unavailable' THEN r.error_message END AS unavailable
+                   FROM entities e
+                   LEFT JOIN import_runs r ON r.id = (SELECT max(id) FROM import_runs x
+                                                      WHERE x.entity_id = e.id AND x.status IN ('succeeded', 'failed'))
+                   WHERE e.source_id = ? ORDER BY e.name""",
                 [source_id],
             )
         )
@@ -590,6 +622,16 @@ def connect_url(data: str | os.PathLike | None, source_id: int, *, redirect_uri:
         raise ConfigError("The source has no redirect URL.", guidance="Set this app's OAuth callback URL.")
     app = cls.oauth_app({**config, "redirect_uri": redirect}, _decrypt(data, row))
     state = new_state()
+    verifier = None
+    if app.pkce:
+        # The verifier proves at the token endpoint that this installation started the sign-in.
+        verifier = new_code_verifier()
+        store = SourceCredentialStore(data, source_id)
+        with store.lock():
+            creds = store.load()
+            pending = dict(creds.get(PKCE_KEY) or {})
+            pending[state] = verifier
+            store.save({**creds, PKCE_KEY: dict(list(pending.items())[-5:])})
     with db.transaction(data) as con:
         con.execute(
             "DELETE FROM oauth_states WHERE created_at < ?",
@@ -599,13 +641,22 @@ def connect_url(data: str | os.PathLike | None, source_id: int, *, redirect_uri:
             "INSERT INTO oauth_states (state, source_id, redirect_uri) VALUES (?, ?, ?)",
             [state, source_id, redirect],
         )
-    return authorization_url(app, state)
+    return authorization_url(app, state, verifier)
 
 
 def complete_oauth(
-    data: str | os.PathLike | None, *, state: str | None, code: str | None, error: str | None = None
+    data: str | os.PathLike | None,
+    *,
+    state: str | None,
+    code: str | None,
+    error: str | None = None,
+    params: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Finish signing in: trade the code from the vendor's redirect for tokens and store them."""
+    """Finish signing in: trade the code from the vendor's redirect for tokens and store them.
+
+    `params` are the redirect's other query parameters: a connector may keep some of them with
+    its credentials (`callback_credentials`, e.g. the QuickBooks company id).
+    """
     data = db.data_dir(data)
     if not state:
         raise ConfigError("The sign-in answer has no state; start connecting again.")
@@ -628,17 +679,26 @@ def complete_oauth(
         row = _row(con, source_id)
     cls = _connector_class(row["connector"])
     config = json.loads(row["config"])
+    keep = getattr(cls, "callback_credentials", None)
+    extra = keep(dict(params or {})) if keep else {}  # refuses a redirect that lacks what it needs
     store = SourceCredentialStore(data, source_id)
+    stored = store.load()
+    verifier = (stored.get(PKCE_KEY) or {}).get(state)
     tokens = TokenManager(
-        cls.oauth_app({**config, "redirect_uri": redirect}, store.load()),
+        cls.oauth_app({**config, "redirect_uri": redirect}, stored),
         store,
         vendor=cls.label,
         refresh_token_lifetime=getattr(cls, "refresh_token_lifetime", None),
     )
     try:
-        tokens.exchange_code(code)
+        tokens.exchange_code(code, verifier)
     finally:
         tokens.close()
+    with store.lock():
+        creds = store.load()
+        pending = {k: v for k, v in (creds.get(PKCE_KEY) or {}).items() if k != state}
+        creds = {k: v for k, v in creds.items() if k != PKCE_KEY}
+        store.save({**creds, **extra, **({PKCE_KEY: pending} if pending else {})})
     status, message = _ready_status(data, source_id, cls.label)
     with db.transaction(data) as con:
         con.execute(
@@ -652,7 +712,8 @@ def complete_oauth(
 def complete_oauth_url(data: str | os.PathLike | None, callback_url: str) -> dict[str, Any]:
     """`complete_oauth` from the full URL the browser was redirected to."""
     code, state, error = parse_callback(callback_url)
-    return complete_oauth(data, state=state, code=code, error=error)
+    params = {k: v for k, v in callback_params(callback_url).items() if k not in ("code", "state")}
+    return complete_oauth(data, state=state, code=code, error=error, params=params)
 
 
 # ---------------------------------------------------------------- disconnecting
