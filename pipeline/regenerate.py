@@ -7,6 +7,7 @@ report-ready data in step with the ledger, in the same transaction.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,6 +51,10 @@ def _load_months(con: duckdb.DuckDBPyConnection, change: Change) -> None:
 
 REGENERATORS: list[Regenerator] = [regenerate_trial_balance]
 
+# Modules that register regenerators when imported, loaded on first use so that every caller
+# of an import (CLI, scheduler, app, plain Python) keeps all report-ready rows in step.
+REGENERATOR_MODULES = ("pipeline.mapping",)
+
 
 def register(regenerator: Regenerator) -> Regenerator:
     """Add a regenerator that runs after the trial balance (usable as a decorator)."""
@@ -60,6 +65,8 @@ def register(regenerator: Regenerator) -> Regenerator:
 
 def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> None:
     """Run every registered regenerator for each change, inside the caller's transaction."""
+    for module in REGENERATOR_MODULES:
+        importlib.import_module(module)
     for change in changes:
         for regenerator in REGENERATORS:
             regenerator(con, change)
