@@ -89,7 +89,8 @@ def _stage_stream(
     path = folder / f"{data.stream}.parquet"
     lf = _with_defaults(data.stream, conform(data.stream, data.rows), currency=currency, fy_start=fy_start)
     try:
-        lf.sink_parquet(path)
+        # Staging files live for one run: fast compression beats small files here.
+        lf.sink_parquet(path, compression="lz4")
     except pl.exceptions.PolarsError as exc:
         # A lazy parser's cast fails only here, while streaming: name what failed.
         raise ParseError(f"could not read the {data.stream}: {exc}", file=file_name) from exc

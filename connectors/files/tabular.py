@@ -1,11 +1,13 @@
 """CSV and Excel ledger exports -> the transactions and accounts streams.
 
-The flow: sniff the file (kind, encoding, delimiter, header row, preset), describe every field as a
-polars expression over the raw text columns, and hand the pipeline a LazyFrame. A CSV is scanned
-lazily with all columns as text, so a multi-gigabyte export streams with bounded memory; amounts
-are normalised as strings and cast straight to Decimal(18, 2), never through floats. One
-streaming pass computes the control totals and the months present and detects bad values; only
-when a value is bad does a second, cheap query find the first offending row for the message.
+The flow: sniff the file (kind, encoding, delimiter, header row, preset) and describe every field
+as a polars expression over the raw text columns. Then one streaming pass reads the file (a CSV
+as text columns, so a multi-gigabyte export streams with bounded memory) and writes the typed
+rows to a parquet file in the run's scratch folder: amounts normalised as strings and cast
+straight to Decimal(18, 2), never through floats, dates, the flags of skipped and bad rows, and
+the physical line of each row. The control totals, the months present, the first bad row, the
+accounts and the duplicate check are cheap columnar scans of that copy, and the transactions
+handed to the pipeline read it too: the file itself is parsed once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import io
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -76,6 +79,7 @@ def parse_tabular(
     preset: str | None = None,
     options: Mapping[str, Any] | None = None,
     max_bytes: int | None = None,
+    scratch_dir: Path | None = None,
 ) -> Extraction:
     """Read a CSV or Excel ledger export into stream data.
 
@@ -84,10 +88,21 @@ def parse_tabular(
     ("," or "."), `date_format` (strptime), `encoding`, `sheet` and `tb_values`
     ("movement" | "closing", trial balances). Raises ParseError naming file, line and field for
     input that cannot be read, InputTooLarge before reading a file over `max_bytes`.
+
+    The file is parsed once into a parquet file in `scratch_dir` (a temporary folder removed at
+    exit when None) that the returned transactions read lazily: keep it until they are staged.
     """
     path = Path(path)
-    plan = _plan(path, preset, options or {}, max_bytes=max_bytes)
-    return _extract(plan)
+    options = options or {}
+    plan = _plan(path, preset, options, max_bytes=max_bytes)
+    try:
+        return _extract(plan, scratch_dir)
+    except _NotUtf8:
+        encoding = _encoding_after_sample(path)
+        if encoding is None:
+            raise _scan_error(plan, ValueError("invalid utf-8")) from None
+        plan = _plan(path, preset, {**options, "encoding": encoding}, max_bytes=max_bytes)
+        return _extract(plan, scratch_dir)
 
 
 def detect_preset(path: Path) -> tuple[str, float]:
@@ -150,6 +165,7 @@ class CsvConnector(Connector):
             preset=request.options.get("preset"),
             options=request.options,
             max_bytes=request.max_bytes,
+            scratch_dir=request.scratch_dir,
         )
 
 
@@ -179,6 +195,7 @@ class Table:
     metadata: list[str] = field(default_factory=list)  # DATEV EXTF header fields
     metadata_lines: int = 0
     problems: list[Problem] = field(default_factory=list)
+    utf8_from_sample: bool = False  # csv: UTF-8 judged from the sample, the rest not yet read
 
     @property
     def name(self) -> str:
@@ -199,8 +216,11 @@ class Plan:
     preset: Preset
     found: dict[str, int]
     headers: list[str]
-    rows: pl.LazyFrame  # one row per data record, with _bad_<field> flags
-    lines: pl.LazyFrame  # one row per ledger line, with _skip/_bad/_rounded/_noamount/_side
+    # One row per data record: the typed fields, _skip/_bad and the _bad_<check> flags, and on bad
+    # rows the raw text the first failed check names (`_raw`), for the error message.
+    rows: pl.LazyFrame
+    # rows (or their parquet copy) -> one row per ledger line, with _skip/_bad/_rounded/_noamount/_side
+    build_lines: Callable[[pl.LazyFrame], pl.LazyFrame]
     checks: list[tuple[str, str, str]]  # (flag column, raw column, message template)
     first_data_index: int  # records index of the first data row
     where_prefix: str
@@ -210,6 +230,11 @@ class Plan:
     key_mode: str  # 'given' (line_key built already), 'source' (journal|entry|line), 'content'
     accounts: pl.DataFrame | None = None  # a chart of accounts from beside the file
     dimensions: pl.DataFrame | None = None
+
+    @property
+    def lines(self) -> pl.LazyFrame:
+        """The ledger lines read straight from the file (previews; extraction reads a parquet copy)."""
+        return self.build_lines(self.rows)
 
     def where(self, row: int) -> str:
         """The 1-based line (csv) or row (xlsx) of data record `row`."""
@@ -268,17 +293,13 @@ def _open(path: Path, options: Mapping[str, Any], preset: Preset | None, limit: 
 def _open_csv(path: Path, sample: bytes, options: Mapping[str, Any], preset: Preset | None) -> Table:
     problems: list[Problem] = []
     encoding = options.get("encoding")
+    utf8_from_sample = False
     if not encoding:
         complete = len(sample) < sniff.SAMPLE_BYTES
         encoding = sniff.detect_encoding(sample, complete=complete)
-        if encoding in ("utf-8", "utf-8-sig") and not complete:
-            bad_at = _first_invalid_utf8(path)
-            if bad_at is not None:
-                with path.open("rb") as fh:
-                    fh.seek(max(0, bad_at - 32_768))
-                    encoding = sniff.detect_encoding(fh.read(65_536).lstrip(b"\x80\xbf"), complete=True)
-                    if encoding.startswith("utf-8"):
-                        encoding = "cp1252"
+        # Only the sample was checked: reading the file finds out whether the rest is UTF-8 too
+        # (see `parse_tabular`), which spares a pass over the whole file before parsing it.
+        utf8_from_sample = encoding in ("utf-8", "utf-8-sig") and not complete
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -339,7 +360,19 @@ def _open_csv(path: Path, sample: bytes, options: Mapping[str, Any], preset: Pre
         metadata=metadata,
         metadata_lines=metadata_lines,
         problems=problems,
+        utf8_from_sample=utf8_from_sample,
     )
+
+
+def _encoding_after_sample(path: Path) -> str | None:
+    """The legacy encoding of a file whose sample is UTF-8 but whose later bytes are not; else None."""
+    bad_at = _first_invalid_utf8(path)
+    if bad_at is None:
+        return None
+    with path.open("rb") as fh:
+        fh.seek(max(0, bad_at - 32_768))
+        encoding = sniff.detect_encoding(fh.read(65_536).lstrip(b"\x80\xbf"), complete=True)
+    return "cp1252" if encoding.startswith("utf-8") else encoding
 
 
 def _first_invalid_utf8(path: Path) -> int | None:
@@ -384,11 +417,27 @@ def _transcode(path: Path, encoding: str) -> Path:
     return target
 
 
+_SCRATCH_FOLDERS: list[Path] = []
+
+
+def _scratch_file(scratch_dir: Path | None) -> Path:
+    """A new parquet path for the parsed rows: in the run's scratch folder, else a temporary one."""
+    if scratch_dir is None:
+        folder = Path(tempfile.mkdtemp(prefix="ledgerline-tabular-"))
+        _SCRATCH_FOLDERS.append(folder)
+    else:
+        folder = Path(scratch_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"rows-{uuid.uuid4().hex}.parquet"
+
+
 @atexit.register
-def _cleanup_transcoded() -> None:
+def _cleanup_temporary_files() -> None:
     for p in _TRANSCODED:
         with contextlib.suppress(OSError):
             p.unlink()
+    for folder in _SCRATCH_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _open_xlsx(path: Path, options: Mapping[str, Any], limit: int | None) -> Table:
@@ -635,12 +684,60 @@ def _text(name: str | None) -> pl.Expr:
     if name is None:
         return pl.lit(None, dtype=pl.Utf8)
     e = pl.col(name).str.strip_chars()
-    return pl.when(e.str.len_chars() > 0).then(e)
+    return pl.when(e.str.len_bytes() > 0).then(e)  # not `replace("", None)`: it does not stream
 
 
-_MONEY_JUNK = r"[()\s\u00a0\u202f'’$€£]"
+# Removed from amounts before they are read: brackets, currency signs, apostrophes and spaces (the
+# Unicode White_Space characters, as the regex class \s; thin and no-break spaces group thousands).
+_SPACES = (
+    "\t", "\n", "\x0b", "\x0c", "\r", " ", "\x85", "\xa0", "\u1680",
+    *(chr(c) for c in range(0x2000, 0x200B)), "\u2028", "\u2029", "\u202f", "\u205f", "\u3000",
+)  # fmt: skip
+_MONEY_JUNK = ("(", ")", "'", "’", "$", "€", "£", *_SPACES)
 _VALID_POINT = r"^(\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d*)?|\.\d+)$"
 _VALID_COMMA = r"^(\d{1,3}(\.\d{3})+(,\d+)?|\d+(,\d*)?|,\d+)$"
+_MORE_THAN_CENTS = r"\.\d{2}\d*[1-9]"
+
+
+# What an export writes for nearly every amount: digits with an optional sign, thousands groups
+# and a decimal mark followed by at most two digits that count (zeros may follow). Such values
+# are read with literal replaces and one exact cast and need no rounding. The regular expressions
+# of `_money_slow` only run where a value is written otherwise, and polars skips them entirely for
+# a batch of rows that has no such value.
+_PLAIN_NUMBER = {
+    ".": r"^[+-]?(([0-9]{1,3}(,[0-9]{3})+(\.[0-9]{1,2}0*)?|[0-9]+(\.[0-9]{0,2}0*)?)|\.[0-9]{1,2}0*)$",
+    ",": r"^[+-]?(([0-9]{1,3}(\.[0-9]{3})+(,[0-9]{1,2}0*)?|[0-9]+(,[0-9]{0,2}0*)?)|,[0-9]{1,2}0*)$",
+}
+
+
+def _money_fast(raw: pl.Expr, decimal: str) -> pl.Expr:
+    """The Decimal(18, 2) of a plainly written number ("-1,234.56"; "1.234,56"), else null."""
+    if decimal == ",":
+        text = raw.str.replace_many([".", ","], ["", "."])
+    else:
+        text = raw.str.replace_all(",", "", literal=True)
+    return pl.when(raw.str.contains(_PLAIN_NUMBER[decimal])).then(text.cast(MONEY, strict=False))
+
+
+def _money_slow(raw: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(number text without sign and with a decimal point, is-negative, is-invalid) of an amount.
+
+    Built from string operations that cost next to nothing on a column of nulls: this runs on the
+    values the fast path could not read, null everywhere else.
+    """
+    negative = (
+        raw.str.starts_with("-")
+        | raw.str.ends_with("-")
+        | (raw.str.starts_with("(") & raw.str.ends_with(")"))
+    )
+    core = raw.str.replace_many(list(_MONEY_JUNK), [""] * len(_MONEY_JUNK)).str.strip_chars("+-")
+    if decimal == ",":
+        valid = core.str.contains(_VALID_COMMA)
+        number = core.str.replace_many([".", ","], ["", "."])
+    else:
+        valid = core.str.contains(_VALID_POINT)
+        number = core.str.replace_many([","], [""])
+    return number, negative, raw.is_not_null() & ~valid.fill_null(False)
 
 
 def money_expr(raw: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -651,19 +748,19 @@ def money_expr(raw: pl.Expr, decimal: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     file's decimal mark ("1234.56" in a decimal-comma file) is bad rather than guessed.
     """
     t = raw.str.strip_chars()
-    negative = t.str.starts_with("-") | t.str.ends_with("-") | (t.str.starts_with("(") & t.str.ends_with(")"))
-    core = t.str.replace_all(_MONEY_JUNK, "").str.strip_chars("+-")
-    if decimal == ",":
-        valid = core.str.contains(_VALID_COMMA)
-        number = core.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    else:
-        valid = core.str.contains(_VALID_POINT)
-        number = core.str.replace_all(",", "", literal=True)
-    signed = pl.when(negative).then(pl.lit("-") + number).otherwise(number)
-    value = signed.cast(MONEY, strict=False)
-    bad = t.is_not_null() & (~valid.fill_null(False) | value.is_null())
-    rounded = number.str.contains(r"\.\d{2}\d*[1-9]").fill_null(False)
-    return pl.when(~bad).then(value), bad, rounded
+    fast = _money_fast(t, decimal)
+    number, negative, invalid = _money_slow(pl.when(fast.is_null()).then(t), decimal)
+    value, bad = _slow_value(number, negative, invalid)
+    rounded = number.str.contains(_MORE_THAN_CENTS).fill_null(False)  # plain numbers need no rounding
+    return pl.coalesce([fast, value]), bad, rounded
+
+
+def _slow_value(number: pl.Expr, negative: pl.Expr, invalid: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(value, is-bad) from `_money_slow`'s parts; a number too large for Decimal(18, 2) is bad."""
+    magnitude = number.cast(MONEY, strict=False)
+    bad = invalid | (number.is_not_null() & magnitude.is_null())
+    value = pl.when(bad).then(None).when(negative).then(-magnitude).otherwise(magnitude)
+    return value.cast(MONEY), bad
 
 
 def date_expr(raw: pl.Expr, formats: Sequence[str], year_context: tuple[date, date] | None = None) -> pl.Expr:
@@ -694,6 +791,8 @@ def date_expr(raw: pl.Expr, formats: Sequence[str], year_context: tuple[date, da
                 parts.append(raw.str.strptime(pl.Date, fmt, strict=False))
     if not parts:
         return pl.lit(None, dtype=pl.Date)
+    if len(parts) == 1:
+        return parts[0].cast(pl.Date)
     return pl.coalesce(parts).cast(pl.Date)
 
 
@@ -800,9 +899,13 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
         rows = rows.with_columns(fills)
 
     # Stage 1: every used column once, stripped, blanks as null. Each later stage refers to
-    # columns of the previous one, so no string operation runs twice per row.
+    # columns of the previous one, so no string operation runs twice per row (the streaming
+    # engine does not share a subexpression used twice within one step, hence two steps here).
     used = sorted(set(found.values()))
-    rows = rows.with_columns([_text(f"c{i}").alias(f"t{i}") for i in used])
+    rows = rows.with_columns([pl.col(f"c{i}").str.strip_chars().alias(f"t{i}") for i in used])
+    rows = rows.with_columns(
+        [pl.when(pl.col(f"t{i}").str.len_bytes() > 0).then(pl.col(f"t{i}")).alias(f"t{i}") for i in used]
+    )
 
     def col(name: str) -> pl.Expr:
         return pl.col(f"t{found[name]}") if name in found else pl.lit(None, dtype=pl.Utf8)
@@ -822,7 +925,8 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
         stage.append(_indicator_sign(col("indicator")).alias("_sign"))
     rows = rows.with_columns(stage)
     money_cols = [*money_fields, *(["amount_fc"] if "amount_fc" in found else [])]
-    rows = rows.with_columns([e for f in money_cols for e in _money_stage2(f)])
+    rows = rows.with_columns([e for f in money_cols for e in _money_stage2(col(f), decimal, f)])
+    rows = rows.with_columns([e for f in money_cols for e in _money_stage3(f)])
 
     # report layouts: the account named in a heading row above its lines (Xero)
     account_raw = col("account")
@@ -991,63 +1095,46 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
         prefix, offset = "line ", first_line
     else:
         prefix, offset = f"sheet '{table.sheet}', row ", first + 1
-    source_ref = pl.concat_str([pl.lit(prefix), (pl.col(ROW).cast(pl.Int64) + offset).cast(pl.Utf8)])
 
-    rows = rows.with_columns(
-        *flags,
-        amount.alias("_amount"),
-        no_amount.fill_null(False).alias("_noamount"),
-        rounded.fill_null(False).alias("_rounded"),
-        amount_fc_abs.cast(MONEY).alias("_amount_fc_abs"),
-        currency_fc.alias("currency_fc"),
-        base_currency.alias("currency"),
-        col("journal").alias("journal"),
-        col("entry").alias("entry"),
-        col("line").alias("line"),
-        description.alias("description"),
-        col("document_no").alias("document_no"),
-        col("cost_centre").alias("cost_centre"),
-        col("project").alias("project"),
-        fiscal_year.alias("fiscal_year"),
-        period.alias("period"),
-        source_ref.alias("source_ref"),
-        *[a.alias(f"_account_{i}") for i, a in enumerate(accounts)],
-        *[n.alias(f"_account_name_{i}") for i, n in enumerate(names)],
-    )
+    fields = {
+        "_amount": amount,
+        "_noamount": no_amount.fill_null(False),
+        "_rounded": rounded.fill_null(False),
+        "_amount_fc_abs": amount_fc_abs.cast(MONEY),
+        "currency_fc": currency_fc,
+        "currency": base_currency,
+        "journal": col("journal"),
+        "entry": col("entry"),
+        "line": col("line"),
+        "description": description,
+        "document_no": col("document_no"),
+        "cost_centre": col("cost_centre"),
+        "project": col("project"),
+        "fiscal_year": fiscal_year,
+        "period": period,
+        **{f"_account_{i}": a for i, a in enumerate(accounts)},
+        **{f"_account_name_{i}": n for i, n in enumerate(names)},
+    }
+    # Fields the file does not have are constants: added to the lines, not stored per row.
+    constants = {k: e.alias(k) for k, e in fields.items() if not e.meta.root_names()}
+    computed = {k: e.alias(k) for k, e in fields.items() if k not in constants}
+    rows = rows.with_columns(*flags, *computed.values())
     rows = rows.with_columns(pl.any_horizontal([pl.col(c) for c, _, _ in checks]).alias("_bad"))
+    rows = rows.select(
+        ROW, "tx_date", "_skip", "_bad", *(["_month"] if preset.trial_balance else []),
+        *computed, *_bad_columns(checks),
+    )  # fmt: skip
 
-    common = [
-        ROW, "tx_date", "journal", "entry", "line", "description", "document_no", "cost_centre",
-        "project", "fiscal_year", "period", "currency", "currency_fc", "source_ref",
-        "_skip", "_bad", "_rounded", "_noamount", *(["_month"] if preset.trial_balance else []),
-    ]  # fmt: skip
-    sides = []
-    for i in range(len(accounts)):
-        line_amount = pl.col("_amount") if i == 0 else (-pl.col("_amount")).cast(MONEY)
-        fc = pl.when(line_amount < 0).then(-pl.col("_amount_fc_abs")).otherwise(pl.col("_amount_fc_abs"))
-        side = rows.select(
-            *common,
-            pl.col(f"_account_{i}").alias("account_code"),
-            pl.col(f"_account_name_{i}").alias("account_name"),
-            line_amount.alias("amount"),
-            fc.cast(MONEY).alias("amount_fc"),
-            pl.lit(i, dtype=pl.Int8).alias("_side"),
-        )
-        if i > 0:
-            side = side.filter(pl.col("account_code").is_not_null() & ~pl.col("_skip"))
-        elif len(accounts) > 1:
-            side = side.filter(pl.col("account_code").is_not_null() | pl.col("_bad") | pl.col("_skip"))
-        sides.append(side)
-    lines = pl.concat(sides, how="vertical") if len(sides) > 1 else sides[0]
-
-    key_mode = "source" if "entry" in found and "line" in found and len(sides) == 1 else "content"
+    n_sides = len(accounts)
+    key_mode = "source" if "entry" in found and "line" in found and n_sides == 1 else "content"
     entity = EntityInfo(currency=entity_currency or _sample_currency(table, first, found.get("currency")))
     if table.metadata:
         entity = _datev_entity(table.metadata, entity)
 
     settings["columns"] = {f: headers[i] for f, i in found.items() if i < len(headers)}
+    closing = False
     if preset.trial_balance:
-        lines, extra = _trial_balance_lines(lines, options, settings)
+        closing, extra = _tb_values(options, settings)
         problems.extend(extra)
         key_mode = "given"
     elif preset.fill_down or preset.report:
@@ -1059,14 +1146,45 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
             )
         )
 
-    settings["columns"] = {f: headers[i] for f, i in found.items() if i < len(headers)}
+    def build_lines(frame: pl.LazyFrame) -> pl.LazyFrame:
+        frame = frame.with_columns(
+            *constants.values(),
+            pl.concat_str([pl.lit(prefix), (pl.col(ROW).cast(pl.Int64) + offset).cast(pl.Utf8)]).alias(
+                "source_ref"
+            ),
+        )
+        common = [
+            ROW, "tx_date", "journal", "entry", "line", "description", "document_no", "cost_centre",
+            "project", "fiscal_year", "period", "currency", "currency_fc", "source_ref",
+            "_skip", "_bad", "_rounded", "_noamount", *(["_month"] if preset.trial_balance else []),
+        ]  # fmt: skip
+        sides = []
+        for i in range(n_sides):
+            line_amount = pl.col("_amount") if i == 0 else (-pl.col("_amount")).cast(MONEY)
+            fc = pl.when(line_amount < 0).then(-pl.col("_amount_fc_abs")).otherwise(pl.col("_amount_fc_abs"))
+            side = frame.select(
+                *common,
+                pl.col(f"_account_{i}").alias("account_code"),
+                pl.col(f"_account_name_{i}").alias("account_name"),
+                line_amount.alias("amount"),
+                fc.cast(MONEY).alias("amount_fc"),
+                pl.lit(i, dtype=pl.Int8).alias("_side"),
+            )
+            if i > 0:
+                side = side.filter(pl.col("account_code").is_not_null() & ~pl.col("_skip"))
+            elif n_sides > 1:
+                side = side.filter(pl.col("account_code").is_not_null() | pl.col("_bad") | pl.col("_skip"))
+            sides.append(side)
+        lines = pl.concat(sides, how="vertical") if len(sides) > 1 else sides[0]
+        return _trial_balance_lines(lines, closing) if preset.trial_balance else lines
+
     return Plan(
         table=table,
         preset=preset,
         found=found,
         headers=headers,
         rows=rows,
-        lines=lines,
+        build_lines=build_lines,
         checks=checks,
         first_data_index=first,
         where_prefix=f"sheet '{table.sheet}', row ",
@@ -1077,33 +1195,36 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
     )
 
 
+def _bad_columns(checks: Sequence[tuple[str, str, str]]) -> list[pl.Expr]:
+    """The check flags and, on bad rows only, the raw text the first failed check names.
+
+    Kept with the typed rows so that the first bad row can be reported from their parquet copy;
+    the text is null on good rows, so it costs next to nothing to store.
+    """
+    raw: Any = pl.lit(None, dtype=pl.Utf8)
+    for flag, src, _ in reversed(checks):
+        raw = pl.when(pl.col(flag)).then(pl.col(src) if src else pl.lit(None, dtype=pl.Utf8)).otherwise(raw)
+    return [*[pl.col(flag) for flag, _, _ in checks], raw.alias("_raw")]
+
+
 def _money_stage1(raw: pl.Expr, decimal: str, name: str) -> list[pl.Expr]:
-    """Normalised number text and its validity for one amount column (see money_expr)."""
-    negative = (
-        raw.str.starts_with("-")
-        | raw.str.ends_with("-")
-        | (raw.str.starts_with("(") & raw.str.ends_with(")"))
-    )
-    core = raw.str.replace_all(_MONEY_JUNK, "").str.strip_chars("+-")
-    if decimal == ",":
-        valid = core.str.contains(_VALID_COMMA)
-        number = core.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    else:
-        valid = core.str.contains(_VALID_POINT)
-        number = core.str.replace_all(",", "", literal=True)
-    return [
-        pl.when(negative).then(pl.lit("-") + number).otherwise(number).alias(f"_n_{name}"),
-        (raw.is_not_null() & ~valid.fill_null(False)).alias(f"_invalid_{name}"),
-    ]
+    """The value of one amount column where it is a plain number (see money_expr)."""
+    return [_money_fast(raw, decimal).alias(f"_f_{name}")]
 
 
-def _money_stage2(name: str) -> list[pl.Expr]:
-    value = pl.col(f"_n_{name}").cast(MONEY, strict=False)
-    bad = pl.col(f"_invalid_{name}") | (pl.col(f"_n_{name}").is_not_null() & value.is_null())
+def _money_stage2(raw: pl.Expr, decimal: str, name: str) -> list[pl.Expr]:
+    """The parts of the values stage 1 could not read (null elsewhere)."""
+    number, negative, invalid = _money_slow(pl.when(pl.col(f"_f_{name}").is_null()).then(raw), decimal)
+    return [number.alias(f"_n_{name}"), negative.alias(f"_neg_{name}"), invalid.alias(f"_invalid_{name}")]
+
+
+def _money_stage3(name: str) -> list[pl.Expr]:
+    number = pl.col(f"_n_{name}")
+    value, bad = _slow_value(number, pl.col(f"_neg_{name}"), pl.col(f"_invalid_{name}"))
     return [
-        pl.when(~bad).then(value).alias(f"_v_{name}"),
+        pl.coalesce([pl.col(f"_f_{name}"), value]).alias(f"_v_{name}"),
         bad.alias(f"_bad_{name}_value"),
-        pl.col(f"_n_{name}").str.contains(r"\.\d{2}\d*[1-9]").fill_null(False).alias(f"_rounded_{name}"),
+        number.str.contains(_MORE_THAN_CENTS).fill_null(False).alias(f"_rounded_{name}"),
     ]
 
 
@@ -1141,6 +1262,17 @@ def _key_prefix(mode: str) -> pl.Expr:
             pl.col("amount").cast(pl.Utf8).fill_null(""),
         ]
     return pl.concat_str(parts, separator="|")
+
+
+def _duplicate_hashes(lines: pl.LazyFrame, mode: str) -> list[int]:
+    """The hashes of key prefixes that occur more than once, usually none (see `_duplicates`)."""
+    hashes = lines.select(_key_prefix(mode).hash().alias("_h"))
+    # Counting distinct hashes is cheaper than grouping them and answers the usual case.
+    counts = hashes.select(pl.len().alias("n"), pl.col("_h").n_unique().alias("unique"))
+    n, unique = counts.collect(engine="streaming").row(0)
+    if n == unique:
+        return []
+    return _duplicates(lines, mode).collect(engine="streaming")["_h"].to_list()
 
 
 def _duplicates(lines: pl.LazyFrame, mode: str) -> pl.LazyFrame:
@@ -1241,15 +1373,27 @@ def _tb_month(table: Table, first: int, found: Mapping[str, int], settings: dict
     return month
 
 
-def _trial_balance_lines(
-    lines: pl.LazyFrame, options: Mapping[str, Any], settings: dict[str, Any]
-) -> tuple[pl.LazyFrame, list[Problem]]:
-    """One line per account and month, dated the month's last day, keyed TB|account|yyyy-mm."""
+def _tb_values(options: Mapping[str, Any], settings: dict[str, Any]) -> tuple[bool, list[Problem]]:
+    """Whether a trial balance holds closing balances (else movements), and the note saying so."""
     problems: list[Problem] = []
     heading = settings.get("columns", {}).get("amount_base") or ""
     closing_heading = normalise_header(heading) in {normalise_header(h) for h in CLOSING_HEADINGS}
     closing = (options.get("tb_values") or ("closing" if closing_heading else "movement")) == "closing"
     settings["tb_values"] = "closing" if closing else "movement"
+    if closing:
+        problems.append(
+            Problem(
+                "trial_balance",
+                "Closing balances were turned into monthly movements; the first month in the file "
+                "is taken as the movement from zero.",
+                severity="info",
+            )
+        )
+    return closing, problems
+
+
+def _trial_balance_lines(lines: pl.LazyFrame, closing: bool) -> pl.LazyFrame:
+    """One line per account and month, dated the month's last day, keyed TB|account|yyyy-mm."""
     lines = lines.with_columns(
         pl.col("fiscal_year").fill_null(pl.col("_month").dt.year().cast(pl.Int32)),
         pl.col("period").fill_null(pl.col("_month").dt.month().cast(pl.Int32)),
@@ -1274,14 +1418,6 @@ def _trial_balance_lines(
             .cast(MONEY)
             .alias("amount")
         )
-        problems.append(
-            Problem(
-                "trial_balance",
-                "Closing balances were turned into monthly movements; the first month in the file "
-                "is taken as the movement from zero.",
-                severity="info",
-            )
-        )
     tb = grouped.with_columns(
         pl.col("_month").dt.month_end().alias("tx_date"),
         pl.lit("TB").alias("journal"),
@@ -1305,7 +1441,7 @@ def _trial_balance_lines(
     # marker per bad row so the validation pass sees them.
     bad_rows = lines.filter(pl.col("_bad") & ~pl.col("_skip")).select(pl.col(ROW), pl.lit(True).alias("_bad"))
     tb = pl.concat([tb, bad_rows], how="diagonal")
-    return tb.with_columns(pl.col("_bad").fill_null(True)), problems
+    return tb.with_columns(pl.col("_bad").fill_null(True))
 
 
 # --- DATEV header -------------------------------------------------------------------------------
@@ -1433,17 +1569,24 @@ def _plan_adventureworks(table: Table, choice: Choice, options: Mapping[str, Any
         (~pl.col("_skip") & (bad_amount | _text(f"c{pos['amount_base']}").is_null())).alias("_bad_amount"),
         (~pl.col("_skip") & key.is_null()).alias("_bad_account"),
     )
-    rows = rows.with_columns(
-        pl.any_horizontal("_bad_date", "_bad_amount", "_bad_account").alias("_bad"),
-        pl.concat_str([pl.lit("line "), (pl.col(ROW).cast(pl.Int64) + 1).cast(pl.Utf8)]).alias("source_ref"),
-    )
-    lines = rows.with_columns(
-        pl.lit(None, dtype=pl.Utf8).alias("journal"),
-        pl.lit(None, dtype=pl.Utf8).alias("entry"),
-        pl.lit(None, dtype=pl.Utf8).alias("description"),
-        pl.lit(0, dtype=pl.Int8).alias("_side"),
-        pl.concat_str([pl.lit("FF|"), pl.col("line")]).alias("line_key"),
-    )
+    rows = rows.with_columns(pl.any_horizontal("_bad_date", "_bad_amount", "_bad_account").alias("_bad"))
+    rows = rows.select(
+        ROW, "_skip", "tx_date", "amount", "account_code", "account_name", "cost_centre", "project",
+        "line", "_rounded", "_noamount", "_bad", *_bad_columns(checks),
+    )  # fmt: skip
+
+    def build_lines(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(
+            pl.concat_str([pl.lit("line "), (pl.col(ROW).cast(pl.Int64) + 1).cast(pl.Utf8)]).alias(
+                "source_ref"
+            ),
+            pl.lit(None, dtype=pl.Utf8).alias("journal"),
+            pl.lit(None, dtype=pl.Utf8).alias("entry"),
+            pl.lit(None, dtype=pl.Utf8).alias("description"),
+            pl.lit(0, dtype=pl.Int8).alias("_side"),
+            pl.concat_str([pl.lit("FF|"), pl.col("line")]).alias("line_key"),
+        )
+
     if units:
         unit_codes = ", ".join(codes.get(k, k) for k in units)
         problems.append(
@@ -1461,7 +1604,7 @@ def _plan_adventureworks(table: Table, choice: Choice, options: Mapping[str, Any
         found={},
         headers=[],
         rows=rows,
-        lines=lines,
+        build_lines=build_lines,
         checks=checks,
         first_data_index=0,
         where_prefix="",
@@ -1501,8 +1644,30 @@ def _aw_dimensions(folder: Path) -> pl.DataFrame | None:
 # --- extraction: one validating pass, then the streams ----------------------------------------
 
 
-def _extract(plan: Plan) -> Extraction:
-    lines = plan.lines
+def _extract(plan: Plan, scratch_dir: Path | None) -> Extraction:
+    path = _scratch_file(scratch_dir)
+    try:
+        return _extract_via(plan, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _extract_via(plan: Plan, path: Path) -> Extraction:
+    """Parse the file once into a parquet copy of its typed rows, then check and key the lines from it.
+
+    The one streaming pass over the file does all the per-row work (stripping, dates, amounts,
+    flags); the totals, the first bad row, the accounts and the duplicate check are cheap columnar
+    scans of the copy, and the transactions handed to the pipeline read it again instead of the file.
+    """
+    try:
+        plan.rows.sink_parquet(path, compression="lz4", statistics=False, engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        if plan.table.utf8_from_sample and "utf-8" in str(exc).lower():
+            raise _NotUtf8 from None
+        raise _scan_error(plan, exc) from None
+    copy = pl.scan_parquet(path)
+    lines = plan.build_lines(copy)
     money_filter = ~pl.col("_skip") & ~pl.col("_bad")
     month = pl.col("tx_date").dt.truncate("1mo").alias("_month")
     summary = lines.group_by(month).agg(
@@ -1519,13 +1684,11 @@ def _extract(plan: Plan) -> Extraction:
         .alias("noamount"),
     )
     mode = plan.key_mode
-    # Three lean streaming passes one after the other: run together they would hold three
-    # scans' buffers at once, which is what the memory budget for large files cannot afford.
     try:
         summary_df = summary.collect(engine="streaming")
         bad = int(summary_df["bad"].sum() or 0)
         if bad:
-            _raise_first_bad(plan, bad)
+            _raise_first_bad(plan, copy, bad)
         account_rows = None
         if plan.accounts is None:
             account_rows = (
@@ -1536,9 +1699,7 @@ def _extract(plan: Plan) -> Extraction:
             )
         duplicates: list[int] = []
         if mode != "given":
-            duplicates = (
-                _duplicates(lines.filter(money_filter), mode).collect(engine="streaming")["_h"].to_list()
-            )
+            duplicates = _duplicate_hashes(lines.filter(money_filter), mode)
         if mode == "source" and duplicates:
             plan.problems.append(
                 Problem(
@@ -1549,9 +1710,7 @@ def _extract(plan: Plan) -> Extraction:
                 )
             )
             mode = "content"
-            duplicates = (
-                _duplicates(lines.filter(money_filter), mode).collect(engine="streaming")["_h"].to_list()
-            )
+            duplicates = _duplicate_hashes(lines.filter(money_filter), mode)
     except pl.exceptions.PolarsError as exc:
         raise _scan_error(plan, exc) from None
     if mode != "given":
@@ -1654,14 +1813,21 @@ def _month_end(first: date) -> date:
     return date.fromordinal(nxt.toordinal() - 1)
 
 
-def _raise_first_bad(plan: Plan, total: int | None = None) -> None:
-    """Raise ParseError for the first row with a bad value, naming its line and column."""
+def _raise_first_bad(plan: Plan, rows: pl.LazyFrame | None = None, total: int | None = None) -> None:
+    """Raise ParseError for the first row with a bad value, naming its line and column.
+
+    `rows` is the plan's rows or their parquet copy (default: the rows read from the file).
+    """
     flags = [c for c, _, _ in plan.checks]
     if not flags:
         return
-    rows = plan.rows.filter(pl.any_horizontal([pl.col(f) for f in flags]))
-    raw_cols = sorted({src for _, src, _ in plan.checks if src})
-    first = rows.select(ROW, *flags, *raw_cols).head(1).collect()
+    frame = plan.rows if rows is None else rows
+    first = (
+        frame.filter(pl.any_horizontal([pl.col(f) for f in flags]))
+        .select(ROW, *flags, "_raw")
+        .bottom_k(1, by=ROW)
+        .collect()
+    )
     if first.height == 0:
         if total:
             raise ParseError(f"{total} row(s) could not be read.", file=plan.table.name)
@@ -1669,7 +1835,7 @@ def _raise_first_bad(plan: Plan, total: int | None = None) -> None:
     record = first.row(0, named=True)
     for flag_col, src, template in plan.checks:
         if record.get(flag_col):
-            value = record.get(src) if src else None
+            value = record["_raw"]
             message = template.format(value=(value or "").strip())
             if total and total > 1:
                 message += f" ({total - 1} more row(s) with problems after this one)"
@@ -1684,6 +1850,10 @@ def _raise_first_bad(plan: Plan, total: int | None = None) -> None:
             raise ParseError(
                 message, file=plan.table.name, where=plan.where(int(record[ROW])), field=field_name
             )
+
+
+class _NotUtf8(Exception):
+    """A file whose sample was UTF-8 has other bytes further on: read it again as a legacy encoding."""
 
 
 def _scan_error(plan: Plan, exc: Exception) -> ParseError:

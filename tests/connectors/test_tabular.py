@@ -213,6 +213,24 @@ def test_connectors_read_the_request_path(samples):
     assert (CsvConnector.name, XlsxConnector.name, CsvConnector.kind) == ("csv", "xlsx", "file")
 
 
+def test_the_file_is_parsed_once_into_the_run_scratch_folder(tmp_path):
+    body = "".join(f"2024-02-{d:02d};4000;{d},50\n2024-02-{d:02d};1000;-{d},50\n" for d in range(1, 29))
+    path = write(tmp_path, "ledger.csv", "Date;Account;Amount\n" + body)
+    scratch = tmp_path / "run" / "scratch"
+    extraction = CsvConnector().extract(
+        ExtractRequest(
+            entity_name="X",
+            path=path,
+            options={"columns": {"date": "Date", "account": "Account", "amount": "Amount"}},
+            scratch_dir=scratch,
+        )
+    )
+    assert [p.suffix for p in scratch.iterdir()] == [".parquet"]
+    path.unlink()  # the transactions read the parsed copy, not the upload
+    expected = sum(Decimal(f"{d}.50") for d in range(1, 29))
+    assert_totals(extraction, (56, expected, expected))
+
+
 # --- line keys ---------------------------------------------------------------------------------
 
 
@@ -585,6 +603,33 @@ def test_bad_amount_names_file_line_and_field(tmp_path):
     assert error.message.startswith("ledger.csv, line 21, field 'Bedrag': '12,3a' is not an amount")
     assert (error.file, error.where, error.field) == ("ledger.csv", "line 21", "Bedrag")
     assert "Nothing was imported" in error.user_message()
+
+
+def test_first_bad_row_far_into_the_file_is_named_with_the_rows_after_it(tmp_path):
+    good = "".join(f"2024-03-01;4000;{i}.25\n" for i in range(3000))
+    bad = "2024-03-02;4000;1e5\n2024-03-02;4000;1.00\n2024-13-01;4000;1.00\n"
+    path = write(tmp_path, "big.csv", "Date;Account;Amount\n" + good + bad)
+    with pytest.raises(ParseError) as info:
+        parse_tabular(path, options={"columns": {"date": "Date", "account": "Account", "amount": "Amount"}})
+    assert info.value.message == (
+        "big.csv, line 3002, field 'Amount': '1e5' is not an amount (1 more row(s) with problems after this one)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "decimal"),
+    [("1e5", "."), ("1,23.40", "."), ("1.23,40", ","), ("12.345.6", ","), ("--", ".")],
+)
+def test_numbers_that_only_look_like_amounts_are_refused(tmp_path, value, decimal):
+    path = write(tmp_path, "n.csv", f"Date;Account;Amount\n2024-03-01;4000;{value}\n")
+    with pytest.raises(ParseError, match=rf"line 2, field 'Amount': '{value}' is not an amount"):
+        parse_tabular(
+            path,
+            options={
+                "columns": {"date": "Date", "account": "Account", "amount": "Amount"},
+                "decimal": decimal,
+            },
+        )
 
 
 def test_line_numbers_count_quoted_line_breaks(tmp_path):
