@@ -134,10 +134,11 @@ def test_retriable_failures_retry_with_backoff_and_fatal_ones_say_what_to_do(dat
     drain(data)
 
     for attempt in (1, 2):
-        finished = max(r["finished_at"] for r in runs(data))
+        # Each retry is due a backoff after its own failed run ended; runs end seconds apart.
+        ended = [runs(data, entity_id=org.entity_ids[i])[-1]["finished_at"] for i in (0, 3)]
         delay = timedelta(seconds=60 * 2 ** (attempt - 1))
-        assert sidecar.tick(finished + delay - timedelta(seconds=1)).retries == []
-        retries = sidecar.tick(finished + delay + timedelta(seconds=1)).retries
+        assert sidecar.tick(min(ended) + delay - timedelta(seconds=1)).retries == []
+        retries = sidecar.tick(max(ended) + delay + timedelta(seconds=1)).retries
         assert sorted(q.entity for q in retries) == ["Acme 1", "Acme 4"]
         drain(data)
     assert sidecar.tick(datetime.now(UTC) + timedelta(hours=1)).retries == []  # three attempts at most
