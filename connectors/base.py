@@ -71,11 +71,66 @@ OPENING_BALANCE_COLUMNS: dict[str, pl.DataType] = {
     "source_ref": pl.Utf8,
 }
 
+# Payroll streams (Nmbrs, the XAS payroll auditfile). Each is keyed on `line_key` and merged like
+# ledger lines. Amounts are as the payroll system reports them (a cost is positive); the payroll
+# wage-component mapping gives them a GL account and a debit/credit sign. Personal data that
+# reporting does not need (BSN, names, birth dates, addresses) has no column here on purpose.
+PAYROLL_COMPANY_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,  # the company's key in the source
+    "company_number": pl.Utf8,
+    "name": pl.Utf8,
+    "period_type": pl.Utf8,  # 'month' | '4weeks' | 'week' | 'quarter' | 'mixed'
+    "currency": pl.Utf8,
+    "source_ref": pl.Utf8,
+}
+
+PAYROLL_RUN_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,  # "company|run"
+    "company_key": pl.Utf8,
+    "payroll_run_id": pl.Utf8,  # the run's id in the source
+    "run_number": pl.Int32,
+    "payroll_year": pl.Int32,
+    "period_from": pl.Int32,
+    "period_to": pl.Int32,
+    "period_start": pl.Date,
+    "period_end": pl.Date,
+    "description": pl.Utf8,
+    "run_date": pl.Date,
+    "locked": pl.Boolean,
+    "employees": pl.Int32,  # payslips in the run
+    "source_ref": pl.Utf8,
+}
+
+PAYROLL_EMPLOYEE_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,  # "company|employee"
+    "company_key": pl.Utf8,
+    "employee_number": pl.Utf8,
+    "source_ref": pl.Utf8,
+}
+
+PAYROLL_COST_COLUMNS: dict[str, pl.DataType] = {
+    "line_key": pl.Utf8,  # "company|year|period|component" (or the period's dates)
+    "company_key": pl.Utf8,
+    "payroll_year": pl.Int32,
+    "period": pl.Int32,
+    "period_start": pl.Date,
+    "period_end": pl.Date,  # decides the month a cost belongs to
+    "component_code": pl.Utf8,
+    "component_name": pl.Utf8,
+    "amount": MONEY,  # company total of the wage component in the period, as the payroll reports it
+    "currency": pl.Utf8,
+    "source_ref": pl.Utf8,
+}
+
 STREAM_COLUMNS: dict[str, dict[str, pl.DataType]] = {
     "accounts": ACCOUNT_COLUMNS,
     "dimensions": DIMENSION_COLUMNS,
     "transactions": TRANSACTION_COLUMNS,
     "opening_balances": OPENING_BALANCE_COLUMNS,
+    "payroll_companies": PAYROLL_COMPANY_COLUMNS,
+    "payroll_runs": PAYROLL_RUN_COLUMNS,
+    "payroll_employees": PAYROLL_EMPLOYEE_COLUMNS,
+    "payroll_costs": PAYROLL_COST_COLUMNS,
 }
 
 STREAM_KEYS: dict[str, tuple[str, ...]] = {
@@ -83,6 +138,10 @@ STREAM_KEYS: dict[str, tuple[str, ...]] = {
     "dimensions": ("axis", "code"),
     "transactions": ("line_key",),
     "opening_balances": ("line_key",),
+    "payroll_companies": ("line_key",),
+    "payroll_runs": ("line_key",),
+    "payroll_employees": ("line_key",),
+    "payroll_costs": ("line_key",),
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -90,6 +149,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "dimensions": ("axis", "code"),
     "transactions": ("line_key", "tx_date", "account_code", "amount"),
     "opening_balances": ("line_key", "fiscal_year", "account_code", "amount"),
+    "payroll_companies": ("line_key",),
+    "payroll_runs": ("line_key", "company_key", "period_end"),
+    "payroll_employees": ("line_key", "company_key"),
+    "payroll_costs": ("line_key", "company_key", "period_end", "component_code", "amount"),
 }
 
 

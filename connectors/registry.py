@@ -9,6 +9,8 @@ from connectors.exact import ExactConnector
 from connectors.files.saft import SaftConnector
 from connectors.files.tabular import CsvConnector, XlsxConnector
 from connectors.files.xaf import XafConnector
+from connectors.files.xas import XasConnector
+from connectors.nmbrs import NmbrsConnector
 from connectors.quickbooks import QuickBooksConnector
 from connectors.sage import SageConnector
 from connectors.twinfield import TwinfieldConnector
@@ -16,6 +18,7 @@ from connectors.xero import XeroConnector
 
 REGISTRY: tuple[type[Connector], ...] = (
     XafConnector,
+    XasConnector,
     SaftConnector,
     CsvConnector,
     XlsxConnector,
@@ -26,6 +29,7 @@ REGISTRY: tuple[type[Connector], ...] = (
     QuickBooksConnector,
     SageConnector,
     TwinfieldConnector,
+    NmbrsConnector,
 )
 
 

@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TRIGGERS = ("scheduled", "manual", "upload", "reset")
 STATUSES = ("waiting", "running", "succeeded", "failed")
-FILE_FORMATS = ("xaf", "saft", "csv", "xlsx")
+FILE_FORMATS = ("xaf", "saft", "xas", "csv", "xlsx")
 DEFAULT_MAX_BYTES = 2 * 1024**3
 HEARTBEAT_SECONDS = 10.0
 STALE_HEARTBEAT_SECONDS = 300.0
@@ -227,8 +228,16 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=HEARTBEAT_SECONDS + 5)
 
 
-def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
-    """Run a queued run to its end in this process and return what it did."""
+def execute_run(
+    data: str | os.PathLike | None,
+    run_id: int,
+    *,
+    progress: Callable[[str, float], None] | None = None,
+) -> RunResult:
+    """Run a queued run to its end in this process and return what it did.
+
+    `progress(stage, fraction)` is handed to the connector (file parsers report how far they read).
+    """
     data = db.data_dir(data)
     with db.transaction(data) as con:
         recover_interrupted(con, data)
@@ -263,6 +272,7 @@ def execute_run(data: str | os.PathLike | None, run_id: int) -> RunResult:
             options=params.get("options") or {},
             max_bytes=DEFAULT_MAX_BYTES if params.get("max_bytes") is None else params["max_bytes"],
             scratch_dir=_scratch(data, run_id),
+            progress=progress,
         )
         extraction = connector.extract(request)
         currency = ent["currency"] or extraction.entity.currency
@@ -441,6 +451,7 @@ def import_file(
     organisation: str | None = None,
     trigger: str = "upload",
     max_bytes: int | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> RunResult:
     """Import one file for one entity (created when new) as a run, and wait for it."""
     from connectors.files import detect_format
@@ -468,7 +479,7 @@ def import_file(
             file_sha256=file_sha256(path),
             params={"path": str(path), "options": opts, "max_bytes": max_bytes},
         )
-    return execute_run(data, run_id)
+    return execute_run(data, run_id, progress=progress)
 
 
 def sync_entity(

@@ -7,16 +7,29 @@ from datetime import date
 
 import duckdb
 
-from connectors.base import OPENING_BALANCE_COLUMNS, TRANSACTION_COLUMNS, Problem
+from connectors.base import (
+    OPENING_BALANCE_COLUMNS,
+    PAYROLL_COMPANY_COLUMNS,
+    PAYROLL_COST_COLUMNS,
+    PAYROLL_EMPLOYEE_COLUMNS,
+    PAYROLL_RUN_COLUMNS,
+    TRANSACTION_COLUMNS,
+    Problem,
+)
 from pipeline import sqlfiles
 from pipeline.regenerate import Change
 from pipeline.sqlfiles import query_file, run_file
 from pipeline.staging import Staged, StagedStream
 
-# Line tables merged on line_key, with the date column that decides the replace scope.
-LINE_TABLES = {
+# Line tables merged on line_key, with the date column that decides the replace scope (None for
+# tables that are only ever replaced whole or upserted: they have no 'ranges' scope).
+LINE_TABLES: dict[str, tuple[str | None, list[str]]] = {
     "transactions": ("tx_date", [c for c in TRANSACTION_COLUMNS if c != "line_key"]),
     "opening_balances": ("balance_date", [c for c in OPENING_BALANCE_COLUMNS if c != "line_key"]),
+    "payroll_companies": (None, [c for c in PAYROLL_COMPANY_COLUMNS if c != "line_key"]),
+    "payroll_runs": ("period_end", [c for c in PAYROLL_RUN_COLUMNS if c != "line_key"]),
+    "payroll_employees": (None, [c for c in PAYROLL_EMPLOYEE_COLUMNS if c != "line_key"]),
+    "payroll_costs": ("period_end", [c for c in PAYROLL_COST_COLUMNS if c != "line_key"]),
 }
 
 
@@ -95,7 +108,7 @@ def _merge_lines(con, table, date_col, columns, stream: StagedStream, entity_id,
         "table": table,
         "cols": ", ".join(["line_key", *columns]),
         "compared": ", ".join(columns),
-        "date_col": date_col,
+        "date_col": date_col or "CAST(NULL AS DATE)",
     }
     params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
     statements = list(sqlfiles.statements("merge", "keyed_lines.sql"))

@@ -61,13 +61,26 @@ LOCK_TIMEOUT = 120.0
 OAUTH_STATE_MINUTES = 15
 # Settings that point a source at a local sandbox instead of the vendor (tests, demos).
 NON_FORM_CONFIG = ("base_url", "connectors", "administrations", "overlap_minutes", "take")
+# What "delete the data" removes for a source's entities: imported rows and everything derived
+# from them. The user's own configuration (mapping rules, payroll component mapping) and the
+# import history stay, so reconnecting the source later rebuilds the same reports.
 DATA_TABLES = (
     "transactions",
     "opening_balances",
     "accounts",
     "dimensions",
-    "rpt_trial_balance",
     "entity_cursors",
+    "rpt_trial_balance",
+    "rpt_statement_month",
+    "rpt_unbalanced_entries",
+    "map_accounts",
+    "map_axis_lines",
+    "map_conflicts",
+    "map_state",
+    "payroll_companies",
+    "payroll_runs",
+    "payroll_employees",
+    "payroll_costs",
 )
 
 

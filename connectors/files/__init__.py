@@ -11,9 +11,10 @@ HEAD_BYTES = 64 * 1024
 
 
 def detect_format(path: Path) -> str:
-    """'xaf', 'saft', 'xlsx' or 'csv', judged by content rather than by the file's extension."""
+    """'xaf', 'saft', 'xas', 'xlsx' or 'csv', judged by content rather than by the file's extension."""
     from connectors.files.saft import looks_like_saft
     from connectors.files.xaf import looks_like_xaf
+    from connectors.files.xas import looks_like_xas
 
     path = Path(path)
     with open(path, "rb") as fh:
@@ -35,10 +36,13 @@ def detect_format(path: Path) -> str:
         return "xaf"
     if looks_like_saft(head):
         return "saft"
+    if looks_like_xas(head):
+        return "xas"
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<"):
         raise ParseError(
-            "the file is XML but neither an XAF auditfile nor a SAF-T Financial file", file=path.name
+            "the file is XML but not an XAF auditfile, a SAF-T Financial file or an XAS payroll auditfile",
+            file=path.name,
         )
     if head.startswith((b"\xd0\xcf\x11\xe0", b"%PDF")) or b"\x00" in head[:4096]:
         raise ParseError(
