@@ -25,6 +25,20 @@ def serve(data: str, *, port: int = 8501, scheduler: bool = True, address: str =
                 [sys.executable, "-m", "pipeline.cli", "--data", str(data_path), "scheduler"], env=env
             )
         )
+    # Excel's Data > Refresh All reads an authenticated CSV feed; Streamlit has no raw routes, so
+    # a small server beside the app serves it on the next port.
+    feed = [
+        "-m",
+        "pipeline.cli",
+        "--data",
+        str(data_path),
+        "feed-serve",
+        "--port",
+        str(port + 1),
+        "--address",
+        address,
+    ]
+    children.append(subprocess.Popen([sys.executable, *feed], env=env))
     app = [
         sys.executable,
         "-m",
@@ -41,7 +55,10 @@ def serve(data: str, *, port: int = 8501, scheduler: bool = True, address: str =
         "false",
     ]
     children.append(subprocess.Popen(app, env=env, cwd=ROOT))
-    print(f"Ledgerline is running at http://{address}:{port}  (data: {data_path})", flush=True)
+    print(
+        f"Ledgerline is running at http://{address}:{port}  (Excel feed on port {port + 1}; data: {data_path})",
+        flush=True,
+    )
 
     def stop(*_):
         for child in children:

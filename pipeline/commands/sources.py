@@ -22,7 +22,7 @@ def _secret(path: str | None) -> str | None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("source", help="connect ERP APIs (AFAS Profit, Exact Online) and choose entities")
+    p = sub.add_parser("source", help="connect ERP and payroll APIs (AFAS, Exact, Xero, QuickBooks, Sage, Twinfield, Nmbrs) and choose entities")
     s = p.add_subparsers(dest="source_command", required=True, metavar="ACTION")
 
     c = s.add_parser("connectors", help="the API connectors, their setup fields and capabilities")
