@@ -20,8 +20,10 @@ COMMAND_MODULES = (
     "pipeline.commands.reports",
     "pipeline.commands.statements",
     "pipeline.commands.mapping",
-    "pipeline.commands.sources",
     "pipeline.commands.scheduling",
+    "pipeline.commands.sources",
+    "pipeline.commands.excel",
+    "pipeline.commands.payroll",
 )
 
 
