@@ -103,6 +103,38 @@ def download(name: str, text: str) -> None:
         st.download_button("Download CSV", text, file_name=name, mime="text/csv", icon=":material/download:")
 
 
+def excel_box() -> None:
+    """Download the statements as an Excel workbook, or refresh a linked workbook the user has."""
+    if not may_export:
+        return
+    with st.expander("Excel workbook", icon=":material/table_view:"):
+        templates = {t["name"]: t for t in svc.workbook_templates(user)}
+        choice = st.selectbox("Template", list(templates), key="xlsx_template")
+        if st.button("Prepare workbook", key="xlsx_prepare"):
+            ok, dl = r.attempt(svc.export_workbook, user, template=choice, **kwargs)
+            if ok:
+                st.download_button(
+                    "Download Excel",
+                    dl.content,
+                    file_name=dl.file_name,
+                    mime=dl.mime,
+                    icon=":material/download:",
+                )
+        upload = st.file_uploader("Refresh a linked workbook", type=["xlsx", "xlsm"], key="xlsx_refresh")
+        if upload is not None:
+            ok, dl = r.attempt(svc.refresh_workbook, user, upload.getvalue(), upload.name)
+            if ok:
+                for warning in dl.result.warnings:
+                    st.warning(warning)
+                st.download_button(
+                    "Download refreshed workbook",
+                    dl.content,
+                    file_name=dl.file_name,
+                    mime=dl.mime,
+                    icon=":material/download:",
+                )
+
+
 def drill(report) -> None:
     """Line -> accounts -> ledger lines, for one entity of the selection."""
     lines = [ln for ln in report.lines if ln.kind != "formula" and ln.total is not None]
@@ -344,3 +376,5 @@ else:
         hide_index=True,
         width="stretch",
     )
+
+excel_box()

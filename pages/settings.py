@@ -20,7 +20,9 @@ st.caption(f"Organisation **{orgs[org]['name']}** · your role: **{ROLE_LABELS.g
 st.info(svc.auth_mode_text(st.session_state.get(r.AUTH_KEY, False)), icon=":material/shield_person:")
 
 settings = r.cached("organisation_settings", user, org)
-schedule_tab, users_tab, log_tab = st.tabs(["Imports", "Users and roles", "Change log"])
+schedule_tab, users_tab, feed_tab, log_tab = st.tabs(
+    ["Imports", "Users and roles", "Excel feed", "Change log"]
+)
 
 with schedule_tab:
     sched = settings["scheduler"]
@@ -143,6 +145,29 @@ with users_tab:
                 ok, _ = r.attempt(svc.remove_user_role, user, org, gone)
                 if ok:
                     st.rerun()
+
+with feed_tab:
+    st.markdown(
+        "Excel's **Data > Refresh All** reads report-ready rows from the CSV feed with a personal token "
+        "(Excel cannot use this sign-in). See *docs/excel.md* for the Power Query steps."
+    )
+    if not perms["export"]:
+        st.info("Your role cannot export numbers, so it has no feed tokens.")
+    else:
+        with st.form("new_feed_token", clear_on_submit=True):
+            label = st.text_input("Label", placeholder="e.g. Monthly pack.xlsx")
+            if st.form_submit_button("Create token", icon=":material/key:"):
+                ok, token = r.attempt(svc.new_feed_token, user, label or None)
+                if ok:
+                    st.success("Copy this token now; it is not shown again.", icon=":material/key:")
+                    st.code(token, language=None)
+        for t in svc.feed_tokens(user):
+            cols = st.columns([4, 2, 1], vertical_alignment="center")
+            cols[0].markdown(f"**{r.md(t.get('label') or 'token')}** · created {r.md(t.get('created_at'))}")
+            cols[1].caption("revoked" if t.get("revoked_at") else "active")
+            revoke = not t.get("revoked_at") and cols[2].button("Revoke", key=f"revoke_{t['id']}")
+            if revoke and r.attempt(svc.revoke_feed_token, user, t["id"])[0]:
+                st.rerun()
 
 with log_tab:
     if not perms["users.manage"]:

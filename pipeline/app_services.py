@@ -24,6 +24,7 @@ from pipeline import (
     audit,
     db,
     entities,
+    feed,
     imports,
     manual,
     mapping,
@@ -31,6 +32,7 @@ from pipeline import (
     scheduler,
     sources,
     uploads,
+    workbooks,
 )
 from pipeline import structure as structures
 from pipeline.access import User
@@ -1337,3 +1339,36 @@ def auth_mode_text(configured: bool) -> str:
         "Local single-owner mode: no sign-in is configured, so whoever opens this app acts as the Owner. "
         "Configure an [auth] section in .streamlit/secrets.toml to require sign-in."
     )
+
+
+# ---------------------------------------------------------------- Excel
+
+
+def export_workbook(user: User, *, template: str | None = None, **scope) -> workbooks.Download:
+    """The Reports page's Excel download for the chosen scope and period."""
+    return workbooks.export_for_user(user, template=template, data=data_path(), **scope)
+
+
+def refresh_workbook(user: User, content: bytes, file_name: str) -> workbooks.Download:
+    """A linked workbook the user uploaded, back with current numbers (everything else kept)."""
+    return workbooks.refresh_for_user(user, content, file_name, data=data_path())
+
+
+def workbook_templates(user: User) -> list[dict]:
+    """The statement templates the user can export with."""
+    return workbooks.templates_for_user(user, data=data_path())
+
+
+def feed_tokens(user: User) -> list[dict]:
+    """The user's tokens for Excel's CSV feed."""
+    return feed.my_tokens(user, data=data_path())
+
+
+def new_feed_token(user: User, label: str | None = None) -> str:
+    """A new feed token, shown to the user once."""
+    return feed.new_token(user, label, data=data_path())
+
+
+def revoke_feed_token(user: User, token_id: int) -> None:
+    """Revoke one of the user's feed tokens."""
+    feed.revoke_user_token(user, token_id, data=data_path())

@@ -76,3 +76,26 @@ def test_a_viewer_sees_the_rules_but_changes_nothing(warehouse):
     with pytest.raises(PermissionDenied):
         svc.set_user_role(User("vera@example.com"), 1, "vera@example.com", "owner")
     assert rules(warehouse).cooldown_minutes == 60
+
+
+def test_a_feed_token_is_shown_once_and_works_only_for_its_owner(warehouse):
+    at = open_page("settings")
+    one(at.text_input, "Label").input("Monthly pack")
+    one(at.button, "Create token").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Copy this token now; it is not shown again." in texts(at)
+    token = at.code[0].value
+    with db.connect(warehouse) as con:
+        stored = con.execute(
+            "SELECT string_agg(CAST(COLUMNS(*) AS VARCHAR), '|') FROM feed_tokens"
+        ).fetchall()
+    assert token and token not in str(stored), "only a hash of the token is stored"
+    again = open_page("settings")
+    assert not again.code and "Monthly pack" in texts(again)
+
+
+def test_a_viewer_gets_no_feed_token(warehouse):
+    grant(warehouse, "vera@example.com", "viewer")
+    at = open_page("settings", user="vera@example.com")
+    assert "Your role cannot export numbers, so it has no feed tokens." in texts(at)
+    assert not [b for b in at.button if b.label == "Create token"]
