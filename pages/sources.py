@@ -297,7 +297,37 @@ def reconnect(source: dict, connector: dict) -> None:
 
 catalog_rows = r.cached("connector_catalog", user)
 catalog = {c["name"]: c for c in catalog_rows}
-connected, add_tab, available = st.tabs(["Connected", "Add source", "Available connectors"])
+tab_names = ["Connected", "Add source", "Available connectors"]
+if perms["payroll.view"]:
+    tab_names.append("Payroll")
+tabs = st.tabs(tab_names)
+connected, add_tab, available = tabs[:3]
+
+if perms["payroll.view"]:
+    with tabs[3]:
+        st.markdown(
+            "Payroll comes from **Nmbrs** (its REST API for the sign-in and its SOAP API for the payroll "
+            "data: sign in to both with the **same e-mail address**) or from an **XAS payroll auditfile**."
+        )
+        ok, payroll_sources = r.attempt(svc.payroll_sources, user, org)
+        for src in payroll_sources if ok else []:
+            with st.container(border=True):
+                cols = st.columns([4, 2], vertical_alignment="center")
+                cols[0].markdown(f"**{r.md(src['name'])}**")
+                cols[0].caption(
+                    "SOAP connected as " + r.md(src["soap_username"])
+                    if src.get("soap_connected")
+                    else "SOAP API not connected yet: the connection is not Active until both APIs work."
+                )
+                with cols[1]:
+                    r.source_badge(src["status"])
+        if ok and not payroll_sources:
+            st.info("No payroll source connected yet.")
+        st.page_link(
+            "pages/payroll_admin.py",
+            label="Connect Nmbrs, import an XAS file and map wage components",
+            icon=":material/badge:",
+        )
 
 with connected:
     listed = r.cached("list_sources", user, org)

@@ -28,6 +28,7 @@ from pipeline import (
     imports,
     manual,
     mapping,
+    payroll,
     reports,
     scheduler,
     sources,
@@ -1372,3 +1373,8 @@ def new_feed_token(user: User, label: str | None = None) -> str:
 def revoke_feed_token(user: User, token_id: int) -> None:
     """Revoke one of the user's feed tokens."""
     feed.revoke_user_token(user, token_id, data=data_path())
+
+
+def payroll_sources(user: User, organisation_id: int | None) -> list[dict]:
+    """The organisation's payroll sources for the Sources page (Owner and Accountant only)."""
+    return payroll.payroll_sources(data_path(), user, organisation_id)

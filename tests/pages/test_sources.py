@@ -161,3 +161,12 @@ def test_an_oauth_source_signs_in_through_the_vendor_redirect(warehouse):
         assert not at.exception
         assert "Signed in: Exact Online is connected." in texts(at)
         assert "Choose the Exact Online entities to import." in texts(at)
+
+
+def test_the_payroll_tab_is_there_for_owners_and_not_for_reporting_users(warehouse):
+    at = open_page("sources")
+    assert [t.label for t in at.tabs][-1] == "Payroll"
+    assert "same e-mail address" in texts(at) and "No payroll source connected yet." in texts(at)
+    grant(warehouse, "rita@example.com", "reporting")
+    reporting = open_page("sources", user="rita@example.com")
+    assert "Payroll" not in [t.label for t in reporting.tabs]
