@@ -280,6 +280,9 @@ class Connector:
     beta: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities] = Capabilities()
     streams: ClassVar[tuple[Stream, ...]] = ()
+    # True when an OAuth sign-in alone does not make the source usable (a second API must work
+    # too): the sources service then runs the connection check before showing it as Available.
+    verify_after_signin: ClassVar[bool] = False
 
     def extract(self, request: ExtractRequest) -> Extraction:
         """Read the source for one entity and return its stream data."""

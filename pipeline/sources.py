@@ -719,6 +719,10 @@ def complete_oauth(
             [status, message, source_id],
         )
         audit.record(con, "connect", "source", source_id, after={"signed_in": True})
+    if cls.verify_after_signin:
+        # Signing in proves only one of the source's connections (Nmbrs: REST, not SOAP): the
+        # connection check sets the status from what actually works.
+        check_connection(data, source_id)
     return get_source(data, source_id)
 
 

@@ -93,6 +93,7 @@ class NmbrsConnector(Connector):
     label = "Nmbrs"
     kind = "api"
     beta = True
+    verify_after_signin = True  # Active only once the SOAP API answers for the same e-mail too
     capabilities = Capabilities(
         transactions=False,
         accounts=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from pipeline import db, imports, payroll, sources
@@ -127,3 +128,15 @@ def text_containing(con, needles: set[str]) -> list[str]:
                 found.append(f"{table}.{column}")
                 break
     return found
+
+
+def test_a_re_sign_in_through_the_generic_oauth_path_is_not_active_without_soap(data, own_nmbrs):
+    source_id = connect(data, own_nmbrs, companies=("201",))
+    assert status(data, source_id)[0] == "available"
+    payroll.disconnect_soap(data, LOCAL_USER, source_id)
+    # The Sources page's generic redirect handler (not payroll.complete_signin) finishes a re-sign-in.
+    url = payroll.connect_url(data, LOCAL_USER, source_id)
+    answer = httpx.get(url, follow_redirects=False)
+    source = sources.complete_oauth_url(data, answer.headers["location"])
+    assert source["status"] == "attention"
+    assert "SOAP API is not connected yet" in source["status_message"]
