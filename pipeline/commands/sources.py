@@ -1,4 +1,4 @@
-"""`source ...`: connect ERP APIs (AFAS Profit, Exact Online), choose entities, disconnect.
+"""`source ...`: connect ERP and payroll APIs, choose entities, disconnect.
 
 Secrets are read from files (or '-' for stdin), never from the command line, so they do not land
 in shell history or process listings.
@@ -22,7 +22,10 @@ def _secret(path: str | None) -> str | None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("source", help="connect ERP and payroll APIs (AFAS, Exact, Xero, QuickBooks, Sage, Twinfield, Nmbrs) and choose entities")
+    p = sub.add_parser(
+        "source",
+        help="connect ERP and payroll APIs (AFAS, Exact, Xero, QuickBooks, Sage, Twinfield, Nmbrs) and choose entities",
+    )
     s = p.add_subparsers(dest="source_command", required=True, metavar="ACTION")
 
     c = s.add_parser("connectors", help="the API connectors, their setup fields and capabilities")
