@@ -221,6 +221,9 @@ def _regenerate_structure(con: duckdb.DuckDBPyConnection, structure: Structure, 
     )
 
 
+SCOPED_UNBALANCED_MONTHS = 3
+
+
 def regenerate_unbalanced(
     con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int], months: Iterable[date] | None = None
 ) -> None:
@@ -248,7 +251,11 @@ def regenerate_after_import(con: duckdb.DuckDBPyConnection, change: regen.Change
         )
         return
     default_structure(con, change.entity_id, actor="system")
-    regenerate_unbalanced(con, [change.entity_id], None if change.all_months else change.months or set())
+    # Scoping the check to the touched months pays only when they are few: a change spread over
+    # many months (a typical incremental sync) is checked faster by one plain GROUP BY of all
+    # entries (0.6 s against 4 s on a 5M-line entity).
+    few = change.months is not None and len(change.months) <= SCOPED_UNBALANCED_MONTHS
+    regenerate_unbalanced(con, [change.entity_id], change.months if few else None)
     regenerate_statements(con, entity_ids=[change.entity_id], data_only=True)
 
 
