@@ -12,22 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
     ExtractRequest,
     Problem,
     Stream,
     StreamData,
-    conform,
-    frame_from_rows,
 )
 from connectors.exact import parse
-from connectors.exact.client import VENDOR, ExactClient, host_for, oauth_urls
+from connectors.exact.client import VENDOR, ExactClient, hosts
 from connectors.exact.parse import (
     DELETED_TRANSACTION_LINE,
     GL_SELECT,
@@ -35,8 +30,8 @@ from connectors.exact.parse import (
     LineBatch,
     odata_literal,
 )
-from connectors.http import Clock, HttpPolicy
-from connectors.oauth import DEFAULT_MARGIN, MemoryStore, OAuthApp, TokenManager
+from connectors.oauth import TokenManager
+from connectors.oauth_connector import APP_FIELDS, OAuthConnector, stream_frame
 from pipeline.errors import ConfigError
 
 REFRESH_TOKEN_DAYS = 30  # an unused Exact refresh token stays valid for at least 30 days
@@ -45,31 +40,11 @@ REFRESH_TOKEN_DAYS = 30  # an unused Exact refresh token stays valid for at leas
 DEFAULT_OVERLAP_MINUTES = 180
 
 
-def oauth_app(config: dict[str, Any] | Any, credentials: dict[str, Any] | Any) -> OAuthApp:
-    """The installation's Exact app registration for a source."""
-    client_id = config.get("client_id")
-    secret = credentials.get("client_secret")
-    if not client_id or not secret:
-        raise ConfigError(
-            "The Exact Online source has no app registration (client id and secret).",
-            guidance="Register an app at apps.exactonline.com and enter its client id and secret.",
-        )
-    authorize, token = oauth_urls(host_for(config))
-    return OAuthApp(
-        client_id=str(client_id),
-        client_secret=str(secret),
-        authorize_url=authorize,
-        token_url=token,
-        redirect_uri=str(config.get("redirect_uri") or ""),
-    )
-
-
-class ExactConnector(Connector):
+class ExactConnector(OAuthConnector):
     """Exact Online over its REST API."""
 
     name = "exact"
     label = "Exact Online"
-    kind = "api"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -91,7 +66,6 @@ class ExactConnector(Connector):
         Stream("transactions", cursor="Timestamp"),
         Stream("opening_balances", cursor="Timestamp"),
     )
-    oauth: ClassVar[bool] = True
     refresh_token_lifetime: ClassVar[float] = REFRESH_TOKEN_DAYS * 86400
     setup_fields: ClassVar[tuple[dict[str, Any], ...]] = (
         {
@@ -99,49 +73,19 @@ class ExactConnector(Connector):
             "label": "Exact Online country",
             "choices": ("nl", "be", "de", "uk", "us", "fr", "es"),
         },
-        {"key": "client_id", "label": "App client id"},
-        {"key": "client_secret", "label": "App client secret", "secret": True},
-        {"key": "redirect_uri", "label": "Redirect URL (this app's OAuth callback)"},
+        *APP_FIELDS,
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        token_margin: float = DEFAULT_MARGIN,
-    ):
-        self.clock, self.policy, self.transport, self.token_margin = clock, policy, transport, token_margin
-
-    @staticmethod
-    def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-        """The app registration and endpoints the sign-in and the token calls use."""
-        return oauth_app(config, credentials)
-
-    def tokens(self, request: ExtractRequest) -> TokenManager:
-        """The token manager for a source; tokens rotate through the request's credential store."""
-        store = request.credential_store or MemoryStore(request.credentials)
-        return TokenManager(
-            oauth_app(request.config, store.load()),
-            store,
-            vendor=VENDOR,
-            clock=self.clock,
-            margin=self.token_margin,
-            refresh_token_lifetime=self.refresh_token_lifetime,
-            transport=self.transport,
-        )
-
-    def client(self, request: ExtractRequest, tokens: TokenManager) -> ExactClient:
-        return ExactClient(
-            host_for(request.config), tokens, clock=self.clock, policy=self.policy, transport=self.transport
-        )
+    vendor = VENDOR
+    app_name = "Exact Online"
+    registration_guidance = "Register an app at apps.exactonline.com and enter its client id and secret."
+    linked_to = "an Exact Online division"
+    hosts = staticmethod(hosts)
+    client_class = ExactClient
+    is_entity_id = staticmethod(str.isdigit)  # divisions are numbers
 
     def list_entities(self, request: ExtractRequest) -> list[EntityInfo]:
         """The divisions of the signed-in user (current user, then the system divisions)."""
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
+        with self.session(request) as (client, _):
             me = client.results("api/v1/current/Me", {"$select": "CurrentDivision,FullName"})
             if not me or me[0].get("CurrentDivision") is None:
                 raise ConfigError("Exact Online did not say which division the user works in.")
@@ -149,23 +93,13 @@ class ExactConnector(Connector):
             rows = client.results(
                 f"api/v1/{current}/system/Divisions", {"$select": "Code,Description,Currency,HID"}
             )
-        finally:
-            client.close()
-            tokens.close()
         return parse.divisions(rows)
 
-    def extract(self, request: ExtractRequest) -> Extraction:
+    def read(
+        self, client: ExactClient, tokens: TokenManager, request: ExtractRequest, entity: str
+    ) -> Extraction:
         """One division's ledger: bulk on a full import, sync endpoints after that."""
-        division = request.entity_external_id
-        if not division or not str(division).isdigit():
-            raise ConfigError(f"Entity {request.entity_name!r} is not linked to an Exact Online division.")
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
-            return _Run(client, tokens, request, str(division)).extract()
-        finally:
-            client.close()
-            tokens.close()
+        return _Run(client, tokens, request, entity).extract()
 
 
 class _Run:
@@ -219,29 +153,24 @@ class _Run:
             batch.drop(deleted)
         replace = "all" if full else "none"
         streams = [
-            StreamData(
-                "accounts", _frame("accounts", frame_from_rows("accounts", parse.account_rows(gl_rows)))
-            ),
+            StreamData("accounts", stream_frame("accounts", parse.account_rows(gl_rows))),
             StreamData(
                 "dimensions",
-                _frame(
+                stream_frame(
                     "dimensions",
-                    frame_from_rows(
-                        "dimensions",
-                        parse.dimension_rows(centres, axis="cost_centre")
-                        + parse.dimension_rows(units, axis="project"),
-                    ),
+                    parse.dimension_rows(centres, axis="cost_centre")
+                    + parse.dimension_rows(units, axis="project"),
                 ),
             ),
             StreamData(
                 "transactions",
-                _frame("transactions", frame_from_rows("transactions", list(batch.transactions.values()))),
+                stream_frame("transactions", list(batch.transactions.values())),
                 replace=replace,
                 deleted_keys=deleted,
             ),
             StreamData(
                 "opening_balances",
-                _frame("opening_balances", frame_from_rows("opening_balances", list(batch.opening.values()))),
+                stream_frame("opening_balances", list(batch.opening.values())),
                 replace=replace,
                 deleted_keys=deleted,
             ),
@@ -299,8 +228,3 @@ class _Run:
         if newest is None:
             return keys, {"deleted": None, "deleted_since": cursor.get("deleted_since")}
         return keys, {"deleted": newest, "deleted_since": None}
-
-
-def _frame(stream: str, frame) -> Any:
-    """A stream frame in the contract's columns, materialised (the rows are in memory already)."""
-    return conform(stream, frame).collect()

@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 
-from connectors.http import ApiClient, Clock, HttpPolicy, RateWindow, epoch_seconds, loads_decimal
+from connectors.http import Clock, HttpPolicy, RateWindow, epoch_seconds, loads_decimal
 from connectors.oauth import TokenManager
+from connectors.oauth_connector import Hosts, json_api
 from pipeline.errors import AuthError, ConfigError, FatalSourceError, LedgerlineError, RetriableSourceError
 
 REGIONS = {
@@ -56,6 +57,13 @@ def host_for(config: Mapping[str, Any]) -> str:
 def oauth_urls(host: str) -> tuple[str, str]:
     """(authorize URL, token URL) on a host."""
     return f"{host}/api/oauth2/auth", f"{host}/api/oauth2/token"
+
+
+def hosts(config: Mapping[str, Any]) -> Hosts:
+    """Exact's sign-in, token and API endpoints for a source, all on its host."""
+    host = host_for(config)
+    authorize, token = oauth_urls(host)
+    return Hosts(authorize, token, host)
 
 
 def rate_windows(headers: httpx.Headers, now: float) -> list[RateWindow]:
@@ -126,14 +134,12 @@ class ExactClient:
     ):
         self.host = host.rstrip("/")
         self.tokens = tokens
-        self.api = ApiClient(
+        self.api = json_api(
             self.host,
+            tokens,
             vendor=VENDOR,
             policy=policy or HttpPolicy(max_parallel=1, max_wait=120.0),
             clock=clock,
-            headers={"Accept": "application/json"},
-            auth=tokens.headers,
-            reauth=tokens.reauth,
             error=map_error,
             rate_windows=rate_windows,
             transport=transport,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from connectors.base import EntityInfo, Problem
+from connectors.oauth_connector import money as api_money
+from connectors.oauth_connector import text
 from pipeline.errors import ParseError
 
-CENT = Decimal("0.01")
 OPENING_TYPE = 10
 REJECTED_STATUS = 5
 DELETED_TRANSACTION_LINE = 1  # sync/Deleted EntityType of TransactionLines
@@ -60,22 +61,7 @@ def odata_literal(moment: datetime | date) -> str:
     return f"datetime'{moment.replace(microsecond=0, tzinfo=None).isoformat()}'"
 
 
-def money(value: Any, *, field: str, where: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0.00")
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except InvalidOperation:
-        raise ParseError(
-            f"{value!r} is not an amount", file="Exact Online", where=where, field=field
-        ) from None
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
+money = partial(api_money, file="Exact Online")  # an amount in cents; missing or blank is zero
 
 
 def divisions(rows: Iterable[Mapping[str, Any]]) -> list[EntityInfo]:

@@ -33,7 +33,6 @@ lines (a sync/Deleted record).
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import functools
 import re
@@ -48,7 +47,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from connectors.demo.generate import PROFILES, as_date, generate_entity
-from connectors.http import Clock, LocalServer, ManualClock, SandboxRequest, SandboxResponse, SystemClock
+from connectors.http import Clock, LocalServer, SandboxRequest, SandboxResponse, SystemClock
+from connectors.sandbox_kit import SandboxServer, evening, serve
 
 NAMESPACE = uuid.UUID("6f1c1b9e-5d0a-4c55-9a52-0d6f3c3e8a10")
 DEFAULT_DIVISIONS = {101: "demo-retail", 102: "demo-services", 103: "demo-inc"}
@@ -82,7 +82,7 @@ class _Division:
         self.units: list[dict[str, Any]] = []
 
 
-class ExactSandbox:
+class ExactSandbox(SandboxServer):
     """Exact Online on 127.0.0.1: OAuth, rate limits and the demo ledger in three divisions."""
 
     def __init__(
@@ -133,26 +133,6 @@ class ExactSandbox:
         self._load(self.as_of, initial=True)
         self.server = LocalServer(self.handle, port=port, clock=self.clock)
 
-    # -- lifecycle
-
-    @property
-    def url(self) -> str:
-        """The host (what `config['base_url']` takes)."""
-        return self.server.url
-
-    def start(self) -> ExactSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> ExactSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # -- controls for tests
 
     def now(self) -> datetime:
@@ -160,10 +140,7 @@ class ExactSandbox:
 
     def advance_to(self, as_of: str | date) -> dict[str, int]:
         day = as_date(as_of)
-        if isinstance(self.clock, ManualClock):
-            evening = datetime(day.year, day.month, day.day, 19, tzinfo=UTC).timestamp()
-            if self.clock.time() < evening:
-                self.clock.advance(evening - self.clock.time())
+        evening(self.clock, day)
         return self._load(day, initial=False)
 
     def issue_tokens(self) -> dict[str, Any]:
@@ -686,20 +663,7 @@ def _compare(value: Any, op: str, target: Any) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until interrupted (for trying the Exact source without an Exact account)."""
-    parser = argparse.ArgumentParser(description="Exact Online sandbox on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--as-of", default=date.today().isoformat())
-    args = parser.parse_args(argv)
-    sandbox = ExactSandbox(as_of=args.as_of, port=args.port).start()
-    print(
-        f"Exact Online sandbox at {sandbox.url} (client id {sandbox.client_id!r}, "
-        f"secret {sandbox.client_secret!r}); Ctrl-C stops it",
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve(ExactSandbox, argv, name="Exact Online", show_secret=True)
 
 
 if __name__ == "__main__":

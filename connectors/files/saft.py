@@ -35,28 +35,21 @@ from lxml import etree
 
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
-    ExtractRequest,
     Problem,
-    Stream,
-    StreamData,
     axes_json,
 )
 from connectors.files.xmlsafe import (
-    ColumnBuffer,
-    Deviations,
-    XmlReader,
+    AuditFileConnector,
+    AuditFileParser,
     child,
     fields,
     local_name,
     namespace_of,
-    parse_date,
     parse_decimal,
     parse_int,
-    release,
-    root_info,
+    root_is,
     to_money,
 )
 from pipeline.errors import ParseError
@@ -93,12 +86,7 @@ _KEEP = {"AuditFile", "Header", "MasterFiles", "AnalysisTypeTable", "GeneralLedg
 
 def looks_like_saft(head: bytes) -> bool:
     """True when the first bytes show an `AuditFile` root in a SAF-T Financial namespace."""
-    root = root_info(head)
-    return (
-        root is not None
-        and root.local == "AuditFile"
-        and (root.namespace or "").lower().startswith(NAMESPACE_PREFIX)
-    )
+    return root_is(head, "AuditFile", NAMESPACE_PREFIX)
 
 
 def parse_saft(
@@ -115,12 +103,11 @@ def parse_saft(
     return _SaftParser(Path(path), max_bytes, progress).run()
 
 
-class SaftConnector(Connector):
+class SaftConnector(AuditFileConnector):
     """Upload of a SAF-T Financial file (Norwegian format, 1.10 and 1.30)."""
 
     name = "saft"
     label = "SAF-T Financial"
-    kind = "file"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -131,18 +118,8 @@ class SaftConnector(Connector):
             "A file replaces the lines of the period its selection criteria cover.",
         ),
     )
-    streams = (
-        Stream("accounts"),
-        Stream("dimensions"),
-        Stream("transactions"),
-        Stream("opening_balances"),
-    )
-
-    def extract(self, request: ExtractRequest) -> Extraction:
-        """Parse the uploaded SAF-T file named in `request.path`."""
-        if request.path is None:
-            raise ParseError("no file was given to read", guidance="Upload a SAF-T Financial file.")
-        return parse_saft(request.path, max_bytes=request.max_bytes, progress=request.progress)
+    upload_guidance = "Upload a SAF-T Financial file."
+    parse = staticmethod(parse_saft)
 
 
 def account_type(standard_code: str | None, account_id: str | None) -> str | None:
@@ -158,60 +135,23 @@ def account_type(standard_code: str | None, account_id: str | None) -> str | Non
     return None
 
 
-class _SaftParser:
+class _SaftParser(AuditFileParser):
+    what = "a SAF-T file"
+    reading = "Reading the SAF-T file"
+    header_tag = "Header"
+
     def __init__(self, path: Path, max_bytes: int | None, progress: Callable[[str, float], None] | None):
-        self.path = path
-        self.file = path.name
-        self.progress = progress
-        self.reader = XmlReader(path, max_bytes)
-        self.dev = Deviations()
-        self.problems: list[Problem] = []
+        super().__init__(path, max_bytes, progress)
         self.gl_scalars: dict[str, str | None] = {}
-        self._journal_elem: etree._Element | None = None
-        self.header_done = False
-        self.header: dict[str, str | None] = {}
-        self.company: dict[str, str | None] = {}
-        self.start: date | None = None
-        self.end: date | None = None
-        self.fiscal_year: int | None = None
         self.start_month: int | None = None
         self.openings_apply = False
-        self.currency: str | None = None
-        self.accounts = ColumnBuffer("accounts")
-        self.dimensions = ColumnBuffer("dimensions")
-        self.lines = ColumnBuffer("transactions")
-        self.openings = ColumnBuffer("opening_balances")
-        self.account_codes: set[str] = set()
         self.analysis_entries: list[dict[str, str | None]] = []
         self.axes: dict[str, str] | None = None
-        self.dimension_keys: set[tuple[str, str]] = set()
-        self.used: dict[str, set[str]] = {}
-        self.seen_transactions: dict[tuple[int | None, str, str], int] = {}
-        self.journals = 0
-        self.journal_id = ""
-        self.tx_in_journal = 0
-        self.transactions = 0
-        self.debit = Decimal("0.00")
-        self.credit = Decimal("0.00")
         self.has_entries = False
 
     def run(self) -> Extraction:
-        if not self.reader.looks_like_xml:
-            raise ParseError(
-                "this is not an XML file, so it cannot be a SAF-T file",
-                file=self.file,
-                guidance="Choose the importer that matches the file.",
-            )
-        if self.reader.root is not None:
-            self._check_root(self.reader.root.local, self.reader.root.namespace)
-        for event, elem in self.reader.events(_TAGS):
-            name = local_name(elem.tag)
-            if event == "start":
-                if elem.getparent() is None:
-                    self._check_root(name, namespace_of(elem.tag))
-                elif name in ("MasterFiles", "GeneralLedgerEntries"):
-                    self._need_header(elem)
-                continue
+        records = self._records(_TAGS, keep=_KEEP, after_header=("MasterFiles", "GeneralLedgerEntries"))
+        for name, elem in records:
             if name == "Header":
                 self._header(elem)
             elif name == "Account":
@@ -225,23 +165,11 @@ class _SaftParser:
             elif name == "GeneralLedgerEntries":
                 self.gl_scalars = fields(elem)
                 self.has_entries = True
-            if name not in _KEEP:
-                release(elem)
         if not self.header_done:
             if self.reader.root_tag:
                 self._check_root(local_name(self.reader.root_tag), namespace_of(self.reader.root_tag))
             raise ParseError("the file has no <Header>", file=self.file, where="AuditFile", field="Header")
         return self._extraction()
-
-    def _need_header(self, elem: etree._Element) -> None:
-        if not self.header_done:
-            name = local_name(elem.tag)
-            raise ParseError(
-                f"<{name}> comes before the <Header>, or the header is missing",
-                file=self.file,
-                where=f"{name} (XML line {elem.sourceline})",
-                field="Header",
-            )
 
     def _check_root(self, name: str, namespace: str | None) -> None:
         if name != "AuditFile":
@@ -257,10 +185,6 @@ class _SaftParser:
                 file=self.file,
                 where="AuditFile",
             )
-
-    def _report(self) -> None:
-        if self.progress and self.reader.size:
-            self.progress("Reading the SAF-T file", min(1.0, self.reader.bytes_read / self.reader.size))
 
     # --- header -------------------------------------------------------------------------------
 
@@ -322,12 +246,6 @@ class _SaftParser:
         if name.endswith("Year") and not 1900 <= value <= 2200:
             raise ParseError(f"{value} is not a plausible year", file=self.file, where=where, field=name)
         return value
-
-    def _date(self, text: str | None, where: str, field_name: str) -> date:
-        try:
-            return parse_date(text)
-        except ValueError as exc:
-            raise ParseError(str(exc), file=self.file, where=where, field=field_name) from None
 
     # --- master files -------------------------------------------------------------------------
 
@@ -436,26 +354,14 @@ class _SaftParser:
     def _transaction(self, elem: etree._Element) -> None:
         if self.axes is None:
             self._analysis_axes()
-        self.transactions += 1
-        if self.transactions % 2000 == 0:
-            self._report()
-        parent = elem.getparent()
-        if parent is not self._journal_elem:
-            self._journal_elem = parent
-            self.journals += 1
-            self.tx_in_journal = 0
-            self.journal_id = (fields(parent) if parent is not None else {}).get("JournalID") or ""
-            if not self.journal_id:
-                self.journal_id = f"#{self.journals}"
-                self.dev.note(
-                    "no_journal_id",
-                    "Journals without a JournalID; their position was used",
-                    f"Journal {self.journal_id}",
-                )
-        self.tx_in_journal += 1
+        t, tx_nested = self._transaction_fields(
+            elem,
+            journal_field="JournalID",
+            journal_tag="Journal",
+            code="no_journal_id",
+            message="Journals without a JournalID; their position was used",
+        )
         journal = self.journal_id
-        tx_nested: dict[str, list[etree._Element]] = {}
-        t = fields(elem, tx_nested)
         nr = t.get("TransactionID")
         if not nr:
             nr = f"#{self.tx_in_journal}"
@@ -473,34 +379,21 @@ class _SaftParser:
                 where_tx,
             )
             year = self.fiscal_year
-        occurrence = self.seen_transactions.get((year, journal, nr), 0) + 1
-        self.seen_transactions[(year, journal, nr)] = occurrence
-        entry_key = nr if occurrence == 1 else f"{nr}#{occurrence}"
-        if occurrence > 1:
-            self.dev.note(
-                "duplicate_transaction",
-                "TransactionIDs used twice in one journal; both were kept",
-                where_tx,
-                nr,
-            )
+        entry_key = self._entry_key(
+            (year, journal, nr), nr, "TransactionIDs used twice in one journal; both were kept", where_tx, nr
+        )
         period_text = t.get("Period")
         period = parse_int(period_text)
         if period is None:
             self.dev.note("period", "Transactions without a readable Period", where_tx, period_text)
-        lines = tx_nested.get("Line", [])
-        nested: list[dict[str, list[etree._Element]]] = [{} for _ in lines]
-        line_fields = [fields(line, sub) for line, sub in zip(lines, nested, strict=True)]
-        numbers = [f.get("RecordID") for f in line_fields]
-        by_position = any(not n for n in numbers) or len(set(numbers)) != len(numbers)
-        if by_position and lines:
-            self.dev.note(
-                "record_id",
-                "Transactions whose lines have no unique RecordID; lines were numbered by position",
-                where_tx,
-                severity="info",
-            )
-        for position, (line_elem, f, sub) in enumerate(zip(lines, line_fields, nested, strict=True), start=1):
-            line = str(position) if by_position else str(f["RecordID"])
+        lines = self._numbered_lines(
+            tx_nested.get("Line", []),
+            "RecordID",
+            "record_id",
+            "Transactions whose lines have no unique RecordID; lines were numbered by position",
+            where_tx,
+        )
+        for line, line_elem, f, sub in lines:
             where = f"{where_tx} / Line {line} (XML line {line_elem.sourceline})"
             self._line(f, sub, t, journal, nr, entry_key, line, year, period, where)
 
@@ -595,28 +488,13 @@ class _SaftParser:
             source_ref=f"journal {journal}/transaction {nr}/line {line}",
         )
 
-    def _money(self, text: str | None, where: str, field_name: str) -> Decimal:
-        try:
-            value, rounded = to_money(parse_decimal(text))
-        except ValueError as exc:
-            raise ParseError(
-                f"the amount cannot be read: {exc}", file=self.file, where=where, field=field_name
-            ) from None
-        if rounded:
-            self.dev.note("rounded", "Amounts with more than two decimals were rounded to cents", where, text)
-        return value
-
     # --- result -------------------------------------------------------------------------------
 
     def _extraction(self) -> Extraction:
         assert self.start is not None and self.end is not None
         if self.axes is None:
             self._analysis_axes()
-        for axis, codes in self.used.items():
-            for code in sorted(codes):
-                if (axis, code) not in self.dimension_keys:
-                    self.dimension_keys.add((axis, code))
-                    self.dimensions.add(axis=axis, code=code)
+        self._add_used_dimensions()
         if not self.openings_apply and self.accounts.rows:
             self.problems.append(
                 Problem(
@@ -627,28 +505,11 @@ class _SaftParser:
                     "info",
                 )
             )
-        if self.reader.replaced_bytes:
-            self.problems.append(
-                Problem(
-                    "encoding",
-                    f"{self.reader.replaced_bytes} bytes did not fit the file's declared encoding "
-                    f"({self.reader.encoding}) and were read as Windows-1252; check names with accents.",
-                    self.file,
-                    "warning",
-                )
-            )
+        self._note_encoding()
         stats = self._control_totals()
-        ranges = [(self.start, self.end)]
-        streams = [
-            StreamData("accounts", self.accounts.frame()),
-            StreamData("dimensions", self.dimensions.frame()),
-        ]
-        if self.has_entries:
-            streams.append(StreamData("transactions", self.lines.frame(), replace="ranges", ranges=ranges))
-        if self.openings_apply and self.openings.rows:
-            streams.append(
-                StreamData("opening_balances", self.openings.frame(), replace="ranges", ranges=ranges)
-            )
+        streams = self._streams(
+            transactions=self.has_entries, openings=self.openings_apply and self.openings.rows > 0
+        )
         entity = EntityInfo(
             name=self.company.get("Name"),
             external_id=self.company.get("RegistrationNumber"),
@@ -665,28 +526,10 @@ class _SaftParser:
                 "saft_version": self.header.get("AuditFileVersion"),
             },
         )
-        if self.progress:
-            self.progress("Reading the SAF-T file", 1.0)
-        return Extraction(
-            streams=streams,
-            entity=entity,
-            problems=self.dev.problems() + self.problems,
-            format="saft",
-            stats=stats,
-        )
+        return self._result(streams, entity, stats, "saft")
 
     def _control_totals(self) -> dict[str, Any]:
-        stats: dict[str, Any] = {
-            "saft_version": self.header.get("AuditFileVersion"),
-            "bytes_read": self.reader.size,
-            "accounts": self.accounts.rows,
-            "dimensions": self.dimensions.rows,
-            "transactions": self.transactions,
-            "lines": self.lines.rows,
-            "debit_total": self.debit,
-            "credit_total": self.credit,
-            "opening_balance_lines": self.openings.rows,
-        }
+        stats: dict[str, Any] = {"saft_version": self.header.get("AuditFileVersion"), **self._counts()}
         gl = self.gl_scalars
         entries = parse_int(gl.get("NumberOfEntries"))
         if entries is not None:
@@ -705,21 +548,7 @@ class _SaftParser:
             ("TotalDebit", "control_total_debit", self.debit),
             ("TotalCredit", "control_total_credit", self.credit),
         ):
-            try:
-                stated = parse_decimal(gl.get(label))
-            except ValueError:
-                continue
-            stats[key] = stated
-            if stated != computed:
-                self.problems.append(
-                    Problem(
-                        "control_totals",
-                        f"The file's {label} is {stated} but its lines add up to {computed} "
-                        f"(difference {stated - computed}).",
-                        f"GeneralLedgerEntries / {label}",
-                        "warning",
-                    )
-                )
+            self._check_total(stats, key, gl.get(label), computed, label, f"GeneralLedgerEntries / {label}")
         return stats
 
 

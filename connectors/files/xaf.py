@@ -28,19 +28,13 @@ from lxml import etree
 
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
-    ExtractRequest,
-    Problem,
-    Stream,
-    StreamData,
     axes_json,
 )
 from connectors.files.xmlsafe import (
-    ColumnBuffer,
-    Deviations,
-    XmlReader,
+    AuditFileConnector,
+    AuditFileParser,
     child,
     children,
     fields,
@@ -49,8 +43,7 @@ from connectors.files.xmlsafe import (
     parse_date,
     parse_decimal,
     parse_int,
-    release,
-    root_info,
+    root_is,
     text_of,
     to_money,
 )
@@ -93,12 +86,7 @@ _KEEP = {"auditfile", "header", "company", "openingBalance", "transactions"}
 
 def looks_like_xaf(head: bytes) -> bool:
     """True when the first bytes show an `auditfile` root in an auditfiles.nl namespace."""
-    root = root_info(head)
-    return (
-        root is not None
-        and root.local == "auditfile"
-        and (root.namespace or "").lower().startswith("http://www.auditfiles.nl/xaf/")
-    )
+    return root_is(head, "auditfile", "http://www.auditfiles.nl/xaf/")
 
 
 def parse_xaf(
@@ -115,12 +103,11 @@ def parse_xaf(
     return _XafParser(Path(path), max_bytes, progress).run()
 
 
-class XafConnector(Connector):
+class XafConnector(AuditFileConnector):
     """Upload of an XAF auditfile (.xaf) exported by Dutch accounting software."""
 
     name = "xaf"
     label = "XAF auditfile"
-    kind = "file"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -131,54 +118,23 @@ class XafConnector(Connector):
             "A file replaces the lines of the period its header covers.",
         ),
     )
-    streams = (
-        Stream("accounts"),
-        Stream("dimensions"),
-        Stream("transactions"),
-        Stream("opening_balances"),
-    )
-
-    def extract(self, request: ExtractRequest) -> Extraction:
-        """Parse the uploaded auditfile named in `request.path`."""
-        if request.path is None:
-            raise ParseError("no file was given to read", guidance="Upload an .xaf file.")
-        return parse_xaf(request.path, max_bytes=request.max_bytes, progress=request.progress)
+    upload_guidance = "Upload an .xaf file."
+    parse = staticmethod(parse_xaf)
 
 
-class _XafParser:
+class _XafParser(AuditFileParser):
+    what = "an XAF auditfile"
+    reading = "Reading the auditfile"
+    header_tag = "header"
+
     def __init__(self, path: Path, max_bytes: int | None, progress: Callable[[str, float], None] | None):
-        self.path = path
-        self.file = path.name
-        self.progress = progress
-        self.reader = XmlReader(path, max_bytes)
-        self.dev = Deviations()
-        self.problems: list[Problem] = []
-        self.header: dict[str, str | None] = {}
-        self.company: dict[str, str | None] = {}
+        super().__init__(path, max_bytes, progress)
         self.ob_scalars: dict[str, str | None] = {}
         self.tx_scalars: dict[str, str | None] = {}
         self._ob_elem: etree._Element | None = None
-        self._journal_elem: etree._Element | None = None
         self.version = ""
-        self.start: date | None = None
-        self.end: date | None = None
-        self.fiscal_year: int | None = None
-        self.currency: str | None = None
-        self.accounts = ColumnBuffer("accounts")
-        self.dimensions = ColumnBuffer("dimensions")
-        self.lines = ColumnBuffer("transactions")
-        self.openings = ColumnBuffer("opening_balances")
-        self.account_codes: set[str] = set()
-        self.dimension_keys: set[tuple[str, str]] = set()
-        self.used: dict[str, set[str]] = {"cost_centre": set(), "project": set()}
+        self.used = {"cost_centre": set(), "project": set()}
         self.periods: set[int] = set()
-        self.seen_transactions: dict[tuple[str, str], int] = {}
-        self.journals = 0
-        self.journal_id = ""
-        self.tx_in_journal = 0
-        self.transactions = 0
-        self.debit = Decimal("0.00")
-        self.credit = Decimal("0.00")
         self.ob_debit = Decimal("0.00")
         self.ob_credit = Decimal("0.00")
         self.ob_lines = 0
@@ -190,22 +146,7 @@ class _XafParser:
     # --- the pass over the file ---------------------------------------------------------------
 
     def run(self) -> Extraction:
-        if not self.reader.looks_like_xml:
-            raise ParseError(
-                "this is not an XML file, so it cannot be an XAF auditfile",
-                file=self.file,
-                guidance="Choose the importer that matches the file.",
-            )
-        if self.reader.root is not None:
-            self._check_root(self.reader.root.local, self.reader.root.namespace)
-        for event, elem in self.reader.events(_TAGS):
-            name = local_name(elem.tag)
-            if event == "start":
-                if elem.getparent() is None:
-                    self._check_root(name, namespace_of(elem.tag))
-                elif name in ("openingBalance", "transactions"):
-                    self._need_header(elem)
-                continue
+        for name, elem in self._records(_TAGS, keep=_KEEP, after_header=("openingBalance", "transactions")):
             if name == "header":
                 self.header = fields(elem)
                 self._header()
@@ -230,23 +171,11 @@ class _XafParser:
             elif name == "transactions":
                 self.tx_scalars = fields(elem)
                 self.has_transactions = True
-            if name not in _KEEP:
-                release(elem)
         if not self.version:
             self._check_root(local_name(self.reader.root_tag), namespace_of(self.reader.root_tag))
-        if self.start is None:
+        if not self.header_done:
             raise ParseError("the file has no <header>", file=self.file, where="auditfile", field="header")
         return self._extraction()
-
-    def _need_header(self, elem: etree._Element) -> None:
-        if self.start is None:
-            name = local_name(elem.tag)
-            raise ParseError(
-                f"<{name}> comes before the <header>, or the header is missing",
-                file=self.file,
-                where=f"{name} (XML line {elem.sourceline})",
-                field="header",
-            )
 
     def _check_root(self, name: str, namespace: str | None) -> None:
         if name != "auditfile":
@@ -266,13 +195,10 @@ class _XafParser:
             )
         self.version = version
 
-    def _report(self) -> None:
-        if self.progress and self.reader.size:
-            self.progress("Reading the auditfile", min(1.0, self.reader.bytes_read / self.reader.size))
-
     # --- header and master data ---------------------------------------------------------------
 
     def _header(self) -> None:
+        self.header_done = True
         h = self.header
         self.start = self._date(h.get("startDate"), "header", "startDate")
         self.end = self._date(h.get("endDate"), "header", "endDate")
@@ -299,12 +225,6 @@ class _XafParser:
                 "header / fiscalYear",
                 raw_year,
             )
-
-    def _date(self, text: str | None, where: str, field_name: str) -> date:
-        try:
-            return parse_date(text)
-        except ValueError as exc:
-            raise ParseError(str(exc), file=self.file, where=where, field=field_name) from None
 
     def _account(self, elem: etree._Element) -> None:
         f = fields(elem)
@@ -413,26 +333,14 @@ class _XafParser:
     # --- journal lines ------------------------------------------------------------------------
 
     def _transaction(self, elem: etree._Element) -> None:
-        self.transactions += 1
-        if self.transactions % 2000 == 0:
-            self._report()
-        parent = elem.getparent()
-        if parent is not self._journal_elem:
-            self._journal_elem = parent
-            self.journals += 1
-            self.tx_in_journal = 0
-            self.journal_id = (fields(parent) if parent is not None else {}).get("jrnID") or ""
-            if not self.journal_id:
-                self.journal_id = f"#{self.journals}"
-                self.dev.note(
-                    "no_jrnID",
-                    "Journals without a code (jrnID); their position was used",
-                    f"journal {self.journal_id}",
-                )
-        self.tx_in_journal += 1
+        t, tx_nested = self._transaction_fields(
+            elem,
+            journal_field="jrnID",
+            journal_tag="journal",
+            code="no_jrnID",
+            message="Journals without a code (jrnID); their position was used",
+        )
         journal = self.journal_id
-        tx_nested: dict[str, list[etree._Element]] = {}
-        t = fields(elem, tx_nested)
         nr = t.get("nr")
         if not nr:
             nr = f"#{self.tx_in_journal}"
@@ -442,33 +350,23 @@ class _XafParser:
                 f"journal {journal} / transaction {nr}",
             )
         where_tx = f"journal {journal} / transaction {nr}"
-        occurrence = self.seen_transactions.get((journal, nr), 0) + 1
-        self.seen_transactions[(journal, nr)] = occurrence
-        entry_key = nr
-        if occurrence > 1:
-            entry_key = f"{nr}#{occurrence}"
-            self.dev.note(
-                "duplicate_transaction",
-                "Transaction numbers used twice in one journal; both were kept",
-                where_tx,
-                f"{journal}/{nr}",
-            )
+        entry_key = self._entry_key(
+            (journal, nr),
+            nr,
+            "Transaction numbers used twice in one journal; both were kept",
+            where_tx,
+            f"{journal}/{nr}",
+        )
         period = self._period(t.get("periodNumber"), where_tx)
         tx_date_text = t.get("trDt")
-        lines = tx_nested.get("trLine", [])
-        nested: list[dict[str, list[etree._Element]]] = [{} for _ in lines]
-        line_fields = [fields(line, sub) for line, sub in zip(lines, nested, strict=True)]
-        numbers = [f.get("nr") for f in line_fields]
-        by_position = any(not n for n in numbers) or len(set(numbers)) != len(numbers)
-        if by_position and lines:
-            self.dev.note(
-                "line_nr",
-                "Transactions whose lines have no unique line number (nr); lines were numbered by position",
-                where_tx,
-                severity="info",
-            )
-        for position, (line_elem, f, sub) in enumerate(zip(lines, line_fields, nested, strict=True), start=1):
-            line = str(position) if by_position else str(f["nr"])
+        lines = self._numbered_lines(
+            tx_nested.get("trLine", []),
+            "nr",
+            "line_nr",
+            "Transactions whose lines have no unique line number (nr); lines were numbered by position",
+            where_tx,
+        )
+        for line, line_elem, f, sub in lines:
             self._line(
                 line_elem,
                 f,
@@ -562,16 +460,7 @@ class _XafParser:
         )
 
     def _amount(self, f: dict[str, str | None], where: str) -> tuple[str, Decimal]:
-        try:
-            value, rounded = to_money(parse_decimal(f.get("amnt")))
-        except ValueError as exc:
-            raise ParseError(
-                f"the amount cannot be read: {exc}", file=self.file, where=where, field="amnt"
-            ) from None
-        if rounded:
-            self.dev.note(
-                "rounded", "Amounts with more than two decimals were rounded to cents", where, f.get("amnt")
-            )
+        value = self._money(f.get("amnt"), where, "amnt")
         side = f.get("amntTp") or ""
         if side not in ("D", "C"):
             if side.upper() in ("D", "C"):
@@ -624,33 +513,10 @@ class _XafParser:
 
     def _extraction(self) -> Extraction:
         assert self.start is not None and self.end is not None
-        for axis, codes in self.used.items():
-            for code in sorted(codes):
-                if (axis, code) not in self.dimension_keys:
-                    self.dimension_keys.add((axis, code))
-                    self.dimensions.add(axis=axis, code=code)
+        self._add_used_dimensions()
         stats = self._control_totals()
-        if self.reader.replaced_bytes:
-            self.problems.append(
-                Problem(
-                    "encoding",
-                    f"{self.reader.replaced_bytes} bytes did not fit the file's declared encoding "
-                    f"({self.reader.encoding}) and were read as Windows-1252; check names with accents.",
-                    self.file,
-                    "warning",
-                )
-            )
-        ranges = [(self.start, self.end)]
-        streams = [
-            StreamData("accounts", self.accounts.frame()),
-            StreamData("dimensions", self.dimensions.frame()),
-        ]
-        if self.has_transactions:
-            streams.append(StreamData("transactions", self.lines.frame(), replace="ranges", ranges=ranges))
-        if self.has_openings:
-            streams.append(
-                StreamData("opening_balances", self.openings.frame(), replace="ranges", ranges=ranges)
-            )
+        self._note_encoding()
+        streams = self._streams(transactions=self.has_transactions, openings=self.has_openings)
         company = self.company
         header = self.header
         entity = EntityInfo(
@@ -670,27 +536,12 @@ class _XafParser:
                 "xaf_version": self.version,
             },
         )
-        if self.progress:
-            self.progress("Reading the auditfile", 1.0)
-        return Extraction(
-            streams=streams,
-            entity=entity,
-            problems=self.dev.problems() + self.problems,
-            format="xaf",
-            stats=stats,
-        )
+        return self._result(streams, entity, stats, "xaf")
 
     def _control_totals(self) -> dict[str, Any]:
         stats: dict[str, Any] = {
             "xaf_version": self.version,
-            "bytes_read": self.reader.size,
-            "accounts": self.accounts.rows,
-            "dimensions": self.dimensions.rows,
-            "transactions": self.transactions,
-            "lines": self.lines.rows,
-            "debit_total": self.debit,
-            "credit_total": self.credit,
-            "opening_balance_lines": self.ob_lines,
+            **self._counts(),
             "opening_debit_total": self.ob_debit,
             "opening_credit_total": self.ob_credit,
         }
@@ -702,8 +553,6 @@ class _XafParser:
         ]
         for section, values, lines, debit, credit, prefix in checks:
             count = parse_int(values.get("linesCount"))
-            stated_debit = _decimal_or_none(values.get("totalDebit"))
-            stated_credit = _decimal_or_none(values.get("totalCredit"))
             if count is not None:
                 stats[f"{prefix}_lines_count"] = count
                 if count != lines:
@@ -716,30 +565,19 @@ class _XafParser:
                         f"The file says {section} holds {count} lines (linesCount) but {lines} were read{hint}.",
                         f"{section} / linesCount",
                     )
-            for label, stated, computed in (
-                ("totalDebit", stated_debit, debit),
-                ("totalCredit", stated_credit, credit),
+            for label, key, computed in (
+                ("totalDebit", "total_debit", debit),
+                ("totalCredit", "total_credit", credit),
             ):
-                if stated is None:
-                    continue
-                stats[f"{prefix}_{'total_debit' if label == 'totalDebit' else 'total_credit'}"] = stated
-                if stated != computed:
-                    self._control_problem(
-                        f"The file's {section} {label} is {stated} but its lines add up to {computed} "
-                        f"(difference {stated - computed}).",
-                        f"{section} / {label}",
-                    )
+                self._check_total(
+                    stats,
+                    f"{prefix}_{key}",
+                    values.get(label),
+                    computed,
+                    f"{section} {label}",
+                    f"{section} / {label}",
+                )
         return stats
-
-    def _control_problem(self, message: str, where: str) -> None:
-        self.problems.append(Problem("control_totals", message, where, "warning"))
-
-
-def _decimal_or_none(text: str | None) -> Decimal | None:
-    try:
-        return parse_decimal(text)
-    except ValueError:
-        return None
 
 
 def _rgs_code(text: str | None) -> str | None:

@@ -12,8 +12,10 @@ What it guarantees:
   does not matter to the parsers.
 
 It also holds what both parsers need around the XML: xsd:decimal / xsd:date parsing, a column
-buffer that turns records into polars frames in batches, and a collector that folds repeated
-schema deviations into one Problem each.
+buffer that turns records into polars frames in batches, a collector that folds repeated
+schema deviations into one Problem each, and what the XAF and SAF-T readers share beyond that:
+`AuditFileParser` (the pass over a ledger file: journals, transaction keys, line numbers, control
+totals, the result) and `AuditFileConnector` (the upload connector around a parser).
 """
 
 from __future__ import annotations
@@ -21,17 +23,26 @@ from __future__ import annotations
 import codecs
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import polars as pl
 from lxml import etree
 
-from connectors.base import STREAM_COLUMNS, Problem
+from connectors.base import (
+    STREAM_COLUMNS,
+    Connector,
+    EntityInfo,
+    Extraction,
+    ExtractRequest,
+    Problem,
+    Stream,
+    StreamData,
+)
 from pipeline.errors import InputTooLarge, ParseError
 
 HEAD_BYTES = 8192
@@ -512,3 +523,287 @@ class Deviations:
             message = f"{seen.message} ({'; '.join(parts)})" if parts else seen.message
             out.append(Problem(self._kinds[code], message, seen.where, seen.severity))  # type: ignore[arg-type]
         return out
+
+
+# --- the pass over a ledger file ----------------------------------------------------------------
+
+
+def root_is(head: bytes, local: str, namespace_prefix: str) -> bool:
+    """True when the first bytes show a `local` root in a namespace starting with the prefix."""
+    root = root_info(head)
+    return (
+        root is not None
+        and root.local == local
+        and (root.namespace or "").lower().startswith(namespace_prefix)
+    )
+
+
+class AuditFileConnector(Connector):
+    """Upload of an XML ledger file (`parse` reads it): accounts, dimensions and lines."""
+
+    kind = "file"
+    streams = (
+        Stream("accounts"),
+        Stream("dimensions"),
+        Stream("transactions"),
+        Stream("opening_balances"),
+    )
+    upload_guidance: ClassVar[str]  # what to upload, when no file was given
+
+    @staticmethod
+    def parse(
+        path: Path, *, max_bytes: int | None = None, progress: Callable[[str, float], None] | None = None
+    ) -> Extraction:
+        raise NotImplementedError
+
+    def extract(self, request: ExtractRequest) -> Extraction:
+        """Parse the uploaded file named in `request.path`."""
+        if request.path is None:
+            raise ParseError("no file was given to read", guidance=self.upload_guidance)
+        return self.parse(request.path, max_bytes=request.max_bytes, progress=request.progress)
+
+
+class AuditFileParser:
+    """What the XAF and SAF-T parsers share: the file, the streams they fill, journal and
+    transaction bookkeeping, and the pieces of the result.
+
+    A subclass names its format (`what`, `reading`, `header_tag`), checks the root element
+    (`_check_root`) and reads the records `_records` hands it.
+    """
+
+    what: ClassVar[str]  # "an XAF auditfile", for "this is not an XML file, so it cannot be ..."
+    reading: ClassVar[str]  # the progress label
+    header_tag: ClassVar[str]  # the header element, which must come before the ledger
+
+    def __init__(self, path: Path, max_bytes: int | None, progress: Callable[[str, float], None] | None):
+        self.path = path
+        self.file = path.name
+        self.progress = progress
+        self.reader = XmlReader(path, max_bytes)
+        self.dev = Deviations()
+        self.problems: list[Problem] = []
+        self.header_done = False
+        self.header: dict[str, str | None] = {}
+        self.company: dict[str, str | None] = {}
+        self._journal_elem: etree._Element | None = None
+        self.start: date | None = None
+        self.end: date | None = None
+        self.fiscal_year: int | None = None
+        self.currency: str | None = None
+        self.accounts = ColumnBuffer("accounts")
+        self.dimensions = ColumnBuffer("dimensions")
+        self.lines = ColumnBuffer("transactions")
+        self.openings = ColumnBuffer("opening_balances")
+        self.account_codes: set[str] = set()
+        self.dimension_keys: set[tuple[str, str]] = set()
+        self.used: dict[str, set[str]] = {}
+        self.seen_transactions: dict[tuple[Any, ...], int] = {}
+        self.journals = 0
+        self.journal_id = ""
+        self.tx_in_journal = 0
+        self.transactions = 0
+        self.debit = Decimal("0.00")
+        self.credit = Decimal("0.00")
+
+    def _check_root(self, name: str, namespace: str | None) -> None:
+        raise NotImplementedError
+
+    # --- the pass over the file ---------------------------------------------------------------
+
+    def _records(
+        self, tags: Iterable[str], *, keep: set[str], after_header: tuple[str, ...]
+    ) -> Iterator[tuple[str, etree._Element]]:
+        """(local name, element) at the end of each element named in `tags`, released once the
+        caller is done with it unless named in `keep`. The root is checked before any record,
+        and the containers in `after_header` must come after the header."""
+        if not self.reader.looks_like_xml:
+            raise ParseError(
+                f"this is not an XML file, so it cannot be {self.what}",
+                file=self.file,
+                guidance="Choose the importer that matches the file.",
+            )
+        if self.reader.root is not None:
+            self._check_root(self.reader.root.local, self.reader.root.namespace)
+        for event, elem in self.reader.events(tags):
+            name = local_name(elem.tag)
+            if event == "start":
+                if elem.getparent() is None:
+                    self._check_root(name, namespace_of(elem.tag))
+                elif name in after_header:
+                    self._need_header(elem)
+                continue
+            yield name, elem
+            if name not in keep:
+                release(elem)
+
+    def _need_header(self, elem: etree._Element) -> None:
+        if not self.header_done:
+            name = local_name(elem.tag)
+            raise ParseError(
+                f"<{name}> comes before the <{self.header_tag}>, or the header is missing",
+                file=self.file,
+                where=f"{name} (XML line {elem.sourceline})",
+                field=self.header_tag,
+            )
+
+    def _report(self) -> None:
+        if self.progress and self.reader.size:
+            self.progress(self.reading, min(1.0, self.reader.bytes_read / self.reader.size))
+
+    # --- values -------------------------------------------------------------------------------
+
+    def _date(self, text: str | None, where: str, field_name: str) -> date:
+        try:
+            return parse_date(text)
+        except ValueError as exc:
+            raise ParseError(str(exc), file=self.file, where=where, field=field_name) from None
+
+    def _money(self, text: str | None, where: str, field_name: str) -> Decimal:
+        try:
+            value, rounded = to_money(parse_decimal(text))
+        except ValueError as exc:
+            raise ParseError(
+                f"the amount cannot be read: {exc}", file=self.file, where=where, field=field_name
+            ) from None
+        if rounded:
+            self.dev.note("rounded", "Amounts with more than two decimals were rounded to cents", where, text)
+        return value
+
+    # --- journals and transactions ------------------------------------------------------------
+
+    def _transaction_fields(
+        self, elem: etree._Element, *, journal_field: str, journal_tag: str, code: str, message: str
+    ) -> tuple[dict[str, str | None], dict[str, list[etree._Element]]]:
+        """Count a transaction, follow its journal (one without an id is named by position, noted
+        as `code`), and read its fields: (leaf fields, nested elements by name)."""
+        self.transactions += 1
+        if self.transactions % 2000 == 0:
+            self._report()
+        parent = elem.getparent()
+        if parent is not self._journal_elem:
+            self._journal_elem = parent
+            self.journals += 1
+            self.tx_in_journal = 0
+            self.journal_id = (fields(parent) if parent is not None else {}).get(journal_field) or ""
+            if not self.journal_id:
+                self.journal_id = f"#{self.journals}"
+                self.dev.note(code, message, f"{journal_tag} {self.journal_id}")
+        self.tx_in_journal += 1
+        nested: dict[str, list[etree._Element]] = {}
+        return fields(elem, nested), nested
+
+    def _entry_key(self, seen: tuple[Any, ...], nr: str, message: str, where: str, value: str) -> str:
+        """The transaction number in line keys; a number seen before in the journal (`seen`) gets
+        `#2`, `#3`... so both transactions are kept."""
+        occurrence = self.seen_transactions.get(seen, 0) + 1
+        self.seen_transactions[seen] = occurrence
+        if occurrence == 1:
+            return nr
+        self.dev.note("duplicate_transaction", message, where, value)
+        return f"{nr}#{occurrence}"
+
+    def _numbered_lines(
+        self, lines: list[etree._Element], number_field: str, code: str, message: str, where: str
+    ) -> list[tuple[str, etree._Element, dict[str, str | None], dict[str, list[etree._Element]]]]:
+        """(line number, element, leaf fields, nested elements) of a transaction's lines. When the
+        numbers are missing or repeated, every line is numbered by its position (noted as `code`)."""
+        nested: list[dict[str, list[etree._Element]]] = [{} for _ in lines]
+        line_fields = [fields(line, sub) for line, sub in zip(lines, nested, strict=True)]
+        numbers = [f.get(number_field) for f in line_fields]
+        by_position = any(not n for n in numbers) or len(set(numbers)) != len(numbers)
+        if by_position and lines:
+            self.dev.note(code, message, where, severity="info")
+        return [
+            (str(position) if by_position else str(f[number_field]), line, f, sub)
+            for position, (line, f, sub) in enumerate(zip(lines, line_fields, nested, strict=True), start=1)
+        ]
+
+    # --- result -------------------------------------------------------------------------------
+
+    def _add_used_dimensions(self) -> None:
+        """Codes used on lines but not listed in the file become dimensions without a name."""
+        for axis, codes in self.used.items():
+            for code in sorted(codes):
+                if (axis, code) not in self.dimension_keys:
+                    self.dimension_keys.add((axis, code))
+                    self.dimensions.add(axis=axis, code=code)
+
+    def _note_encoding(self) -> None:
+        if self.reader.replaced_bytes:
+            self.problems.append(
+                Problem(
+                    "encoding",
+                    f"{self.reader.replaced_bytes} bytes did not fit the file's declared encoding "
+                    f"({self.reader.encoding}) and were read as Windows-1252; check names with accents.",
+                    self.file,
+                    "warning",
+                )
+            )
+
+    def _streams(self, *, transactions: bool, openings: bool) -> list[StreamData]:
+        """The streams of the file; lines replace those of the period the file covers."""
+        assert self.start is not None and self.end is not None
+        ranges = [(self.start, self.end)]
+        streams = [
+            StreamData("accounts", self.accounts.frame()),
+            StreamData("dimensions", self.dimensions.frame()),
+        ]
+        if transactions:
+            streams.append(StreamData("transactions", self.lines.frame(), replace="ranges", ranges=ranges))
+        if openings:
+            streams.append(
+                StreamData("opening_balances", self.openings.frame(), replace="ranges", ranges=ranges)
+            )
+        return streams
+
+    def _counts(self) -> dict[str, Any]:
+        """What was read, for the run's stats."""
+        return {
+            "bytes_read": self.reader.size,
+            "accounts": self.accounts.rows,
+            "dimensions": self.dimensions.rows,
+            "transactions": self.transactions,
+            "lines": self.lines.rows,
+            "debit_total": self.debit,
+            "credit_total": self.credit,
+            "opening_balance_lines": self.openings.rows,
+        }
+
+    def _control_problem(self, message: str, where: str) -> None:
+        self.problems.append(Problem("control_totals", message, where, "warning"))
+
+    def _check_total(
+        self,
+        stats: dict[str, Any],
+        key: str,
+        stated_text: str | None,
+        computed: Decimal,
+        what: str,
+        where: str,
+    ) -> None:
+        """Compare a total the file states (when readable; kept in `stats` under `key`) with the
+        sum of the lines read: a control_totals Problem when they differ."""
+        try:
+            stated = parse_decimal(stated_text)
+        except ValueError:
+            return
+        stats[key] = stated
+        if stated != computed:
+            self._control_problem(
+                f"The file's {what} is {stated} but its lines add up to {computed} "
+                f"(difference {stated - computed}).",
+                where,
+            )
+
+    def _result(
+        self, streams: list[StreamData], entity: EntityInfo, stats: dict[str, Any], format_name: str
+    ) -> Extraction:
+        if self.progress:
+            self.progress(self.reading, 1.0)
+        return Extraction(
+            streams=streams,
+            entity=entity,
+            problems=self.dev.problems() + self.problems,
+            format=format_name,
+            stats=stats,
+        )

@@ -19,22 +19,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
     ExtractRequest,
     Problem,
     Stream,
     StreamData,
-    conform,
-    frame_from_rows,
 )
-from connectors.http import Clock, EntityUnavailable, HttpPolicy
-from connectors.oauth import DEFAULT_MARGIN, MemoryStore, OAuthApp, TokenManager
+from connectors.http import EntityUnavailable
+from connectors.oauth import TokenManager
+from connectors.oauth_connector import APP_FIELDS, OAuthConnector, cursor_moment, stream_frame
 from connectors.quickbooks import parse
 from connectors.quickbooks.client import CDC_CAP, CDC_DAYS, PAGE, VENDOR, QboClient, QboFault, hosts
 from connectors.quickbooks.parse import MASTER_TYPES, TRANSACTION_TYPES
@@ -46,31 +42,11 @@ OVERLAP = timedelta(minutes=5)  # changes read twice are harmless: the merge is 
 _ALL = {kind: "Active IN (true, false)" for kind in ("Account", "Class", "Department", "Item")}
 
 
-def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-    client_id, secret = config.get("client_id"), credentials.get("client_secret")
-    if not client_id or not secret:
-        raise ConfigError(
-            "The QuickBooks Online source has no app registration (client id and secret).",
-            guidance="Create an app at developer.intuit.com and enter its client id and secret.",
-        )
-    where = hosts(config)
-    return OAuthApp(
-        client_id=str(client_id),
-        client_secret=str(secret),
-        authorize_url=where.authorize,
-        token_url=where.token,
-        redirect_uri=str(config.get("redirect_uri") or ""),
-        scope=SCOPE,
-        token_auth="client_secret_basic",
-    )
-
-
-class QuickBooksConnector(Connector):
+class QuickBooksConnector(OAuthConnector):
     """QuickBooks Online over its Accounting API v3."""
 
     name = "quickbooks"
     label = "QuickBooks Online"
-    kind = "api"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -91,13 +67,10 @@ class QuickBooksConnector(Connector):
         ),
     )
     streams = (Stream("accounts"), Stream("dimensions"), Stream("transactions", cursor="LastUpdatedTime"))
-    oauth: ClassVar[bool] = True
     refresh_token_lifetime: ClassVar[float] = REFRESH_TOKEN_DAYS * 86400
     refresh_warning_days: ClassVar[int] = 14
     setup_fields: ClassVar[tuple[dict[str, Any], ...]] = (
-        {"key": "client_id", "label": "App client id"},
-        {"key": "client_secret", "label": "App client secret", "secret": True},
-        {"key": "redirect_uri", "label": "Redirect URL (this app's OAuth callback)"},
+        *APP_FIELDS,
         {
             "key": "environment",
             "label": "QuickBooks environment",
@@ -105,20 +78,12 @@ class QuickBooksConnector(Connector):
             "default": "production",
         },
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        token_margin: float = DEFAULT_MARGIN,
-    ):
-        self.clock, self.policy, self.transport, self.token_margin = clock, policy, transport, token_margin
-
-    @staticmethod
-    def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-        return oauth_app(config, credentials)
+    vendor = VENDOR
+    app_name = "QuickBooks Online"
+    registration_guidance = "Create an app at developer.intuit.com and enter its client id and secret."
+    app_options: ClassVar[dict[str, Any]] = {"scope": SCOPE, "token_auth": "client_secret_basic"}
+    linked_to = "a QuickBooks company"
+    hosts = staticmethod(hosts)
 
     @staticmethod
     def callback_credentials(params: dict[str, str]) -> dict[str, Any]:
@@ -128,22 +93,11 @@ class QuickBooksConnector(Connector):
             raise ConfigError("QuickBooks did not say which company was connected; connect again.")
         return {"realm_id": realm}
 
-    def tokens(self, request: ExtractRequest) -> TokenManager:
-        store = request.credential_store or MemoryStore(request.credentials)
-        return TokenManager(
-            oauth_app(request.config, store.load()),
-            store,
-            vendor=VENDOR,
-            clock=self.clock,
-            margin=self.token_margin,
-            refresh_token_lifetime=self.refresh_token_lifetime,
-            transport=self.transport,
-        )
-
-    def client(self, request: ExtractRequest, tokens: TokenManager, realm: str) -> QboClient:
+    def client(self, request: ExtractRequest, tokens: TokenManager, entity: str | None = None) -> QboClient:
+        """The client of one company (realm): every call's path names it."""
         return QboClient(
-            hosts(request.config).api,
-            realm,
+            self.api_root(request.config),
+            str(entity),
             tokens,
             clock=self.clock,
             policy=self.policy,
@@ -159,24 +113,14 @@ class QuickBooksConnector(Connector):
             raise ConfigError(
                 "No QuickBooks company is connected yet.", guidance="Sign in at QuickBooks to connect one."
             )
-        client = self.client(request, tokens, str(realm))
-        try:
+        with self.session(request, str(realm), tokens=tokens) as (client, _):
             return [_company(client, str(realm), request)]
-        finally:
-            client.close()
-            tokens.close()
 
-    def extract(self, request: ExtractRequest) -> Extraction:
-        realm = request.entity_external_id
-        if not realm:
-            raise ConfigError(f"Entity {request.entity_name!r} is not linked to a QuickBooks company.")
-        tokens = self.tokens(request)
-        client = self.client(request, tokens, str(realm))
-        try:
-            return _Run(client, tokens, request, str(realm)).extract()
-        finally:
-            client.close()
-            tokens.close()
+    def read(
+        self, client: QboClient, tokens: TokenManager, request: ExtractRequest, entity: str
+    ) -> Extraction:
+        """One company's ledger: every entity on a full import, what CDC names as changed after that."""
+        return _Run(client, tokens, request, entity).extract()
 
 
 def _company(client: QboClient, realm: str, request: ExtractRequest) -> EntityInfo:
@@ -217,7 +161,7 @@ class _Run:
             currency=info.currency,
             year_end_month=int(info.extra["qbo_year_end_month"]),
         )
-        since = _moment(cursor.get("since"))
+        since = cursor_moment(cursor.get("since"))
         cap = int(request.options.get("cdc_cap") or CDC_CAP)
         changes = self._changes(since, now, cap) if since is not None else None
         full = changes is None
@@ -234,11 +178,11 @@ class _Run:
         changed = [f"{kind}|{row['Id']}" for kind, rows in (changes or {}).items() for row in rows]
         deleted = [] if full else ledger.deleted_keys(changed, max_lines)
         streams = [
-            StreamData("accounts", _frame("accounts", parse.account_rows(masters))),
-            StreamData("dimensions", _frame("dimensions", parse.dimension_rows(masters))),
+            StreamData("accounts", stream_frame("accounts", parse.account_rows(masters))),
+            StreamData("dimensions", stream_frame("dimensions", parse.dimension_rows(masters))),
             StreamData(
                 "transactions",
-                _frame("transactions", list(ledger.rows.values())),
+                stream_frame("transactions", list(ledger.rows.values())),
                 replace="all" if full else "none",
                 deleted_keys=deleted,
             ),
@@ -319,17 +263,3 @@ class _Run:
                     f"company {self.realm}",
                 )
             )
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _frame(stream: str, rows: list[dict[str, Any]]) -> Any:
-    return conform(stream, frame_from_rows(stream, rows)).collect()

@@ -21,13 +21,13 @@ documentation):
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from connectors.http import ApiClient, Clock, HttpPolicy, Limit, loads_decimal
+from connectors.http import Clock, HttpPolicy, Limit, loads_decimal
 from connectors.oauth import TokenManager
+from connectors.oauth_connector import Hosts, json_api
 from pipeline.errors import AuthError, FatalSourceError, LedgerlineError, RetriableSourceError
 
 VENDOR = "QuickBooks Online"
@@ -42,14 +42,9 @@ LIMITS = (
 MAX_PARALLEL = 10
 
 
-@dataclass(frozen=True)
-class Hosts:
-    authorize: str
-    token: str
-    api: str  # the root that holds /v3/company/{realmId}
-
-
 def hosts(config: Mapping[str, Any]) -> Hosts:
+    """Intuit's hosts (the API root holds /v3/company/{realmId}), or the sandbox's when the
+    source's config holds `base_url`."""
     base = str(config.get("base_url") or "").rstrip("/")
     if base:
         return Hosts(f"{base}/connect/oauth2", f"{base}/oauth2/v1/tokens/bearer", base)
@@ -119,14 +114,12 @@ class QboClient:
         self.realm = realm
         policy = policy or HttpPolicy(max_parallel=4, max_wait=900.0, limits=LIMITS)
         policy.max_parallel = min(policy.max_parallel, MAX_PARALLEL)
-        self.api = ApiClient(
+        self.api = json_api(
             f"{api_root.rstrip('/')}/v3/company/{realm}",
+            tokens,
             vendor=VENDOR,
             policy=policy,
             clock=clock,
-            headers={"Accept": "application/json"},
-            auth=tokens.headers,
-            reauth=tokens.reauth,
             error=map_error,
             transport=transport,
         )

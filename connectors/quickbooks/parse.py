@@ -32,10 +32,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from connectors.base import EntityInfo, Problem
 from connectors.fiscal import fiscal_period
+from connectors.oauth_connector import money as api_money
+from connectors.oauth_connector import text
 from pipeline.errors import ParseError
 
 CENT = Decimal("0.01")
@@ -79,20 +82,7 @@ MASTER_TYPES = ("Account", "Class", "Department", "Item", "TaxRate", "TaxAgency"
 BALANCE_CLASSIFICATIONS = {"Asset", "Liability", "Equity"}
 
 
-def money(value: Any, *, field: str, where: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0.00")
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except InvalidOperation:
-        raise ParseError(f"{value!r} is not an amount", file=FILE, where=where, field=field) from None
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
+money = partial(api_money, file=FILE)  # an amount in cents; missing or blank is zero
 
 
 def ref(value: Any) -> str | None:

@@ -35,9 +35,7 @@ connector that rebuilds the ledger from entities is checked against something in
 
 from __future__ import annotations
 
-import argparse
 import re
-import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -46,25 +44,21 @@ from typing import Any
 from connectors.demo.books import (
     Account,
     Books,
-    Changes,
     Entry,
     demo_chart,
-    demo_entries,
     dimensions,
     entries_from_frames,
 )
 from connectors.demo.entities import PROFILES
-from connectors.demo.generate import as_date
 from connectors.http import (
     Clock,
     LocalServer,
-    ManualClock,
     SandboxQuota,
     SandboxRequest,
     SandboxResponse,
-    SystemClock,
 )
 from connectors.oauth import SandboxAuthority
+from connectors.sandbox_kit import BooksSandbox, metered, serve
 
 DEFAULT_REALMS = {
     "9130357766900001": "demo-retail",
@@ -130,8 +124,11 @@ class _Company:
         return str(list(self.chart).index(code) + 1)
 
 
-class QuickBooksSandbox:
+class QuickBooksSandbox(BooksSandbox):
     """QuickBooks Online on 127.0.0.1: sign-in with realmId, query, CDC, reports, limits."""
+
+    authorize_path = "/connect/oauth2"
+    token_path = "/oauth2/v1/tokens/bearer"
 
     def __init__(
         self,
@@ -149,20 +146,14 @@ class QuickBooksSandbox:
         access_lifetime: int = 3600,
         port: int = 0,
     ):
-        self.clock = clock or SystemClock()
-        self.seed = seed
+        self._setup(clock, seed, as_of)
         self.cdc_cap = cdc_cap
         self.companies: dict[str, _Company] = {}
-        self.requests: list[SandboxRequest] = []
-        self._lock = threading.RLock()
-        self.as_of = as_date(as_of)
         for realm, demo_id in (realms or DEFAULT_REALMS).items():
             company = _Company(realm, demo_id)
             self.companies[realm] = company
             self._masters(company)
-            self._record(
-                company, company.books.replace(demo_entries(demo_id, self.as_of, seed)), initial=True
-            )
+            self._open(company)
         self.auth = SandboxAuthority(
             client_id=client_id,
             client_secret=client_secret,
@@ -179,33 +170,6 @@ class QuickBooksSandbox:
         )
         self.server = LocalServer(self.handle, port=port, clock=self.clock)
 
-    # -- lifecycle
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def client_id(self) -> str:
-        return self.auth.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.auth.client_secret
-
-    def start(self) -> QuickBooksSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> QuickBooksSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # -- controls for tests
 
     def realm(self, demo_id: str) -> str:
@@ -214,30 +178,6 @@ class QuickBooksSandbox:
     def sign_in_realm(self, realm: str) -> None:
         """The company the next sign-in picks (QuickBooks asks the user which one)."""
         self.auth.redirect_extra["realmId"] = realm
-
-    def issue_tokens(self) -> dict[str, Any]:
-        return self.auth.issue()
-
-    def advance_to(self, as_of: str | date) -> dict[str, int]:
-        day = as_date(as_of)
-        if isinstance(self.clock, ManualClock):
-            evening = datetime(day.year, day.month, day.day, 19, tzinfo=UTC).timestamp()
-            if self.clock.time() < evening:
-                self.clock.advance(evening - self.clock.time())
-        counts = {"inserted": 0, "updated": 0, "deleted": 0}
-        for company in self.companies.values():
-            for k, v in self._record(
-                company, company.books.replace(demo_entries(company.demo_id, day, self.seed))
-            ).items():
-                counts[k] += v
-        self.as_of = day
-        return counts
-
-    def edit(
-        self, realm: str, *, correct: int = 0, delete: int = 0, before: str | date | None = None
-    ) -> dict[str, int]:
-        company = self.companies[realm]
-        return self._record(company, company.books.edit(correct=correct, delete=delete, before=before))
 
     def replace_ledger(self, realm: str, frames: dict[str, Any]) -> int:
         """Give a company other books (demo-shaped frames); returns the number of entities."""
@@ -377,22 +317,14 @@ class QuickBooksSandbox:
 
     # -- the books as entities
 
-    def _record(self, company: _Company, changes: Changes, *, initial: bool = False) -> dict[str, int]:
-        now = self.clock.time()
-        with self._lock:
-            for entry in changes.added:
-                stamp = min(
-                    now, datetime(entry.day.year, entry.day.month, entry.day.day, 18, tzinfo=UTC).timestamp()
-                )
-                self._save(company, entry, stamp if initial else now)
-            for _, entry in changes.changed:
-                self._save(company, entry, now)
-            for entry in changes.deleted:
-                key = company.by_entry.pop(entry.key)
-                del company.entities[key]
-                company.changed.pop(key, None)
-                company.deleted[key] = now
-        return changes.counts()
+    def _ledgers(self) -> dict[str, _Company]:
+        return self.companies
+
+    def _remove(self, company: _Company, entry: Entry, now: float) -> None:
+        key = company.by_entry.pop(entry.key)
+        del company.entities[key]
+        company.changed.pop(key, None)
+        company.deleted[key] = now
 
     def _save(self, company: _Company, entry: Entry, stamp: float) -> None:
         kind, body = self._encode(company, entry)
@@ -644,14 +576,7 @@ class QuickBooksSandbox:
 
     # -- HTTP
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        with self._lock:
-            self.requests.append(request)
-        path = request.path.rstrip("/")
-        if path == "/connect/oauth2" and request.method == "GET":
-            return self.auth.authorize(request)
-        if path == "/oauth2/v1/tokens/bearer" and request.method == "POST":
-            return self.auth.token(request)
+    def _api(self, request: SandboxRequest, path: str) -> SandboxResponse:
         match = re.fullmatch(r"/v3/company/(\w+)/(.+)", path)
         if match is None:
             return fault(404, "ValidationFault", "610", "Object Not Found", "The resource does not exist.")
@@ -672,19 +597,9 @@ class QuickBooksSandbox:
                 "ApplicationAuthorizationFailed",
                 "The application is not authorized for this company.",
             )
-        refused = self.quota.enter(company.realm)
-        if refused is not None:
-            return fault(
-                429,
-                "SERVICE",
-                "003001",
-                "message=ThrottleExceeded; errorCode=003001; statusCode=429",
-                "The request limit was reached.",
-            )
-        try:
-            return self._route(company, match.group(2), request)
-        finally:
-            self.quota.leave(company.realm)
+        return metered(
+            self.quota, company.realm, _throttled, lambda: self._route(company, match.group(2), request)
+        )
 
     def _route(self, company: _Company, resource: str, request: SandboxRequest) -> SandboxResponse:
         now = qbo_time(self.clock.time())
@@ -853,20 +768,20 @@ def _public(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entity.items() if not k.startswith("_")}
 
 
+def _throttled(window: str, wait: float) -> SandboxResponse:
+    # QuickBooks' 429 names neither the window nor a wait.
+    return fault(
+        429,
+        "SERVICE",
+        "003001",
+        "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+        "The request limit was reached.",
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until interrupted (for trying the QuickBooks source without an Intuit account)."""
-    parser = argparse.ArgumentParser(description="QuickBooks Online sandbox on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--as-of", default=date.today().isoformat())
-    args = parser.parse_args(argv)
-    sandbox = QuickBooksSandbox(as_of=args.as_of, port=args.port).start()
-    print(
-        f"QuickBooks sandbox at {sandbox.url} (client id {sandbox.client_id!r}); Ctrl-C stops it", flush=True
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve(QuickBooksSandbox, argv, name="QuickBooks Online", short="QuickBooks")
 
 
 if __name__ == "__main__":

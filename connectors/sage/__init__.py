@@ -14,55 +14,32 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
-
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
     ExtractRequest,
     Problem,
     Stream,
     StreamData,
-    conform,
-    frame_from_rows,
 )
-from connectors.http import Clock, EntityUnavailable, HttpPolicy
-from connectors.oauth import DEFAULT_MARGIN, MemoryStore, OAuthApp, TokenManager
+from connectors.http import EntityUnavailable
+from connectors.oauth import TokenManager
+from connectors.oauth_connector import OAuthConnector, cursor_moment, stream_frame
 from connectors.sage import parse
 from connectors.sage.client import PAGE, VENDOR, SageClient, SageRefused, hosts
-from pipeline.errors import ConfigError, LedgerlineError
+from pipeline.errors import LedgerlineError
 
 SCOPE = "full_access"
 REFRESH_TOKEN_DAYS = 31
 OVERLAP = timedelta(minutes=5)  # covers clock differences between Sage's servers
 
 
-def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-    client_id, secret = config.get("client_id"), credentials.get("client_secret")
-    if not client_id or not secret:
-        raise ConfigError(
-            "The Sage Accounting source has no app registration (client id and secret).",
-            guidance="Register an app in the Sage Developer Self Service portal and enter its client id and secret.",
-        )
-    where = hosts(config)
-    return OAuthApp(
-        client_id=str(client_id),
-        client_secret=str(secret),
-        authorize_url=where.authorize,
-        token_url=where.token,
-        redirect_uri=str(config.get("redirect_uri") or ""),
-        scope=SCOPE,
-    )
-
-
-class SageConnector(Connector):
+class SageConnector(OAuthConnector):
     """Sage Business Cloud Accounting over its v3.1 API."""
 
     name = "sage"
     label = "Sage Business Cloud Accounting"
-    kind = "api"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -80,70 +57,31 @@ class SageConnector(Connector):
         ),
     )
     streams = (Stream("accounts"), Stream("transactions", cursor="updated_at"))
-    oauth: ClassVar[bool] = True
     refresh_token_lifetime: ClassVar[float] = REFRESH_TOKEN_DAYS * 86400
     refresh_warning_days: ClassVar[int] = 7
-    setup_fields: ClassVar[tuple[dict[str, Any], ...]] = (
-        {"key": "client_id", "label": "App client id"},
-        {"key": "client_secret", "label": "App client secret", "secret": True},
-        {"key": "redirect_uri", "label": "Redirect URL (this app's OAuth callback)"},
+    vendor = VENDOR
+    app_name = "Sage Accounting"
+    registration_guidance = (
+        "Register an app in the Sage Developer Self Service portal and enter its client id and secret."
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        token_margin: float = DEFAULT_MARGIN,
-    ):
-        self.clock, self.policy, self.transport, self.token_margin = clock, policy, transport, token_margin
-
-    @staticmethod
-    def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-        return oauth_app(config, credentials)
-
-    def tokens(self, request: ExtractRequest) -> TokenManager:
-        store = request.credential_store or MemoryStore(request.credentials)
-        return TokenManager(
-            oauth_app(request.config, store.load()),
-            store,
-            vendor=VENDOR,
-            clock=self.clock,
-            margin=self.token_margin,
-            refresh_token_lifetime=self.refresh_token_lifetime,
-            transport=self.transport,
-        )
-
-    def client(self, request: ExtractRequest, tokens: TokenManager) -> SageClient:
-        return SageClient(
-            hosts(request.config).api, tokens, clock=self.clock, policy=self.policy, transport=self.transport
-        )
+    app_options: ClassVar[dict[str, Any]] = {"scope": SCOPE}
+    linked_to = "a Sage business"
+    hosts = staticmethod(hosts)
+    client_class = SageClient
 
     def list_entities(self, request: ExtractRequest) -> list[EntityInfo]:
         """The businesses the signed-in user can open, with their currency and year end."""
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
+        with self.session(request) as (client, _):
             return [
                 parse.business(b, client.get("/financial_settings", business=str(b["id"])))
                 for b in client.businesses()
             ]
-        finally:
-            client.close()
-            tokens.close()
 
-    def extract(self, request: ExtractRequest) -> Extraction:
-        business = request.entity_external_id
-        if not business:
-            raise ConfigError(f"Entity {request.entity_name!r} is not linked to a Sage business.")
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
-            return _Run(client, tokens, request, str(business)).extract()
-        finally:
-            client.close()
-            tokens.close()
+    def read(
+        self, client: SageClient, tokens: TokenManager, request: ExtractRequest, entity: str
+    ) -> Extraction:
+        """One business's ledger entries: all of them, or those changed or deleted since the cursor."""
+        return _Run(client, tokens, request, entity).extract()
 
 
 class _Run:
@@ -153,7 +91,7 @@ class _Run:
     def extract(self) -> Extraction:
         request = self.request
         cursor = {} if request.full else dict(request.cursor or {})
-        since = _moment(cursor.get("since"))
+        since = cursor_moment(cursor.get("since"))
         full = since is None
         page = int(request.options.get("page_size") or PAGE)
         try:
@@ -189,10 +127,10 @@ class _Run:
                 )
             )
         streams = [
-            StreamData("accounts", _frame("accounts", account_rows)),
+            StreamData("accounts", stream_frame("accounts", account_rows)),
             StreamData(
                 "transactions",
-                _frame("transactions", list(batch.rows.values())),
+                stream_frame("transactions", list(batch.rows.values())),
                 replace="all" if full else "none",
                 deleted_keys=[] if full else sorted(batch.deleted),
             ),
@@ -227,17 +165,3 @@ class _Run:
 def _param(moment: datetime) -> str:
     """A timestamp as Sage's filters take it (ISO 8601 with the zone)."""
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _frame(stream: str, rows: list[dict[str, Any]]) -> Any:
-    return conform(stream, frame_from_rows(stream, rows)).collect()

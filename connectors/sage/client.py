@@ -20,13 +20,13 @@ The contract (Sage's developer guides for API v3.1 and its published API referen
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from connectors.http import ApiClient, Clock, HttpPolicy, Limit, loads_decimal
+from connectors.http import Clock, HttpPolicy, Limit, loads_decimal
 from connectors.oauth import TokenManager
+from connectors.oauth_connector import Hosts, json_api
 from pipeline.errors import AuthError, FatalSourceError, LedgerlineError, RetriableSourceError
 
 VENDOR = "Sage Accounting"
@@ -35,13 +35,6 @@ LIMITS = (
     Limit(100, 60.0, "100 calls a minute per business"),
     Limit(2500, 86400.0, "2500 calls a day per business"),
 )
-
-
-@dataclass(frozen=True)
-class Hosts:
-    authorize: str
-    token: str
-    api: str
 
 
 def hosts(config: Mapping[str, Any]) -> Hosts:
@@ -107,14 +100,12 @@ class SageClient:
         transport: httpx.BaseTransport | None = None,
     ):
         self.root = api_root.rstrip("/")
-        self.api = ApiClient(
+        self.api = json_api(
             self.root,
+            tokens,
             vendor=VENDOR,
             policy=policy or HttpPolicy(max_parallel=1, max_wait=900.0, limits=LIMITS),
             clock=clock,
-            headers={"Accept": "application/json"},
-            auth=tokens.headers,
-            reauth=tokens.reauth,
             error=map_error,
             transport=transport,
         )

@@ -15,33 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from connectors.base import EntityInfo
 from connectors.fiscal import fiscal_period, start_month
+from connectors.oauth_connector import money as api_money
+from connectors.oauth_connector import text
 from pipeline.errors import ParseError
 
-CENT = Decimal("0.01")
 FILE = "Sage Accounting"
 # ledger_account_type ids that are profit and loss; the rest are balance sheet.
 PNL_TYPES = {"SALES", "OTHER_INCOME", "DIRECT_EXPENSES", "OVERHEADS", "DEPRECIATION"}
 
 
-def money(value: Any, *, field: str, where: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0.00")
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except InvalidOperation:
-        raise ParseError(f"{value!r} is not an amount", file=FILE, where=where, field=field) from None
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
+money = partial(api_money, file=FILE)  # an amount in cents; missing or blank is zero
 
 
 def ref_id(value: Any) -> str | None:

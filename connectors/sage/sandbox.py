@@ -27,28 +27,24 @@ The books are the demo organisation's (connectors.demo), one business per demo e
 
 from __future__ import annotations
 
-import argparse
 import math
-import threading
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.demo.books import Books, Changes, Entry, demo_chart, demo_entries, entries_from_frames
+from connectors.demo.books import Books, Changes, Entry, demo_chart, entries_from_frames
 from connectors.demo.entities import PROFILES
-from connectors.demo.generate import as_date
 from connectors.http import (
     Clock,
     LocalServer,
-    ManualClock,
     SandboxQuota,
     SandboxRequest,
     SandboxResponse,
-    SystemClock,
 )
 from connectors.oauth import SandboxAuthority
+from connectors.sandbox_kit import BooksSandbox, metered, serve
 
 NAMESPACE = uuid.UUID("7a4e2f61-1b3c-4d8e-9f10-2a3b4c5d6e7f")
 DEFAULT_BUSINESSES = ("demo-retail", "demo-services", "demo-inc")
@@ -107,8 +103,11 @@ class _Business:
         self.accessible = True
 
 
-class SageSandbox:
+class SageSandbox(BooksSandbox):
     """Sage Accounting on 127.0.0.1: sign-in, businesses, the demo books as ledger entries."""
+
+    authorize_path = "/oauth2/auth/central"
+    token_path = "/token"
 
     def __init__(
         self,
@@ -124,8 +123,7 @@ class SageSandbox:
         access_lifetime: int = 300,
         port: int = 0,
     ):
-        self.clock = clock or SystemClock()
-        self.seed = seed
+        self._setup(clock, seed, as_of)
         self.auth = SandboxAuthority(
             client_id=client_id,
             client_secret=client_secret,
@@ -136,72 +134,17 @@ class SageSandbox:
             refresh_expiry_field="refresh_token_expires_in",
         )
         self.quota = SandboxQuota(self.clock, {"minute": (minute_limit, 60.0), "day": (day_limit, 86400.0)})
-        self.as_of = as_date(as_of)
         self.businesses: dict[str, _Business] = {}
-        self.requests: list[SandboxRequest] = []
-        self._lock = threading.RLock()
         for demo_id in businesses:
             business = _Business(guid("business", demo_id), demo_id)
             self.businesses[business.id] = business
-            self._record(
-                business, business.books.replace(demo_entries(demo_id, self.as_of, seed)), initial=True
-            )
+            self._open(business)
         self.server = LocalServer(self.handle, port=port, clock=self.clock)
-
-    # -- lifecycle
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def client_id(self) -> str:
-        return self.auth.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.auth.client_secret
-
-    def start(self) -> SageSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SageSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- controls for tests
 
     def business(self, demo_id: str) -> str:
         return guid("business", demo_id)
-
-    def issue_tokens(self) -> dict[str, Any]:
-        return self.auth.issue()
-
-    def advance_to(self, as_of: str | date) -> dict[str, int]:
-        day = as_date(as_of)
-        if isinstance(self.clock, ManualClock):
-            evening = datetime(day.year, day.month, day.day, 19, tzinfo=UTC).timestamp()
-            if self.clock.time() < evening:
-                self.clock.advance(evening - self.clock.time())
-        counts = {"inserted": 0, "updated": 0, "deleted": 0}
-        for business in self.businesses.values():
-            changes = business.books.replace(demo_entries(business.demo_id, day, self.seed))
-            for k, v in self._record(business, changes).items():
-                counts[k] += v
-        self.as_of = day
-        return counts
-
-    def edit(
-        self, business_id: str, *, correct: int = 0, delete: int = 0, before: str | date | None = None
-    ) -> dict[str, int]:
-        business = self.businesses[business_id]
-        return self._record(business, business.books.edit(correct=correct, delete=delete, before=before))
 
     def replace_ledger(self, business_id: str, frames: dict[str, Any]) -> int:
         business = self.businesses[business_id]
@@ -224,25 +167,21 @@ class SageSandbox:
 
     # -- the books as ledger entries
 
-    def _record(self, business: _Business, changes: Changes, *, initial: bool = False) -> dict[str, int]:
-        now = self.clock.time()
-        with self._lock:
-            business.views.clear()
-            for entry in changes.added:
-                stamp = min(
-                    now, datetime(entry.day.year, entry.day.month, entry.day.day, 18, tzinfo=UTC).timestamp()
-                )
-                self._post(business, entry, stamp if initial else now)
-            for _, entry in changes.changed:
-                self._post(business, entry, now)
-            for entry in changes.deleted:
-                for key in business.by_entry.pop(entry.key, []):
-                    item = business.entries.pop(key)
-                    business.updated.pop(key, None)
-                    business.deleted.append((now, key, item["displayed_as"]))
-        return changes.counts()
+    def _ledgers(self) -> dict[str, _Business]:
+        return self.businesses
 
-    def _post(self, business: _Business, entry: Entry, stamp: float) -> None:
+    def _record(self, business: _Business, changes: Changes, *, initial: bool = False) -> dict[str, int]:
+        with self._lock:
+            business.views.clear()  # the filtered lists hold until the books change
+            return super()._record(business, changes, initial=initial)
+
+    def _remove(self, business: _Business, entry: Entry, now: float) -> None:
+        for key in business.by_entry.pop(entry.key, []):
+            item = business.entries.pop(key)
+            business.updated.pop(key, None)
+            business.deleted.append((now, key, item["displayed_as"]))
+
+    def _save(self, business: _Business, entry: Entry, stamp: float) -> None:
         """Write an entry's ledger entries: existing ids keep their place, surplus ones go."""
         accounts = {a.code: a for a in demo_chart(business.demo_id)}
         old = business.by_entry.get(entry.key, [])
@@ -296,14 +235,7 @@ class SageSandbox:
 
     # -- HTTP
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        with self._lock:
-            self.requests.append(request)
-        path = request.path.rstrip("/")
-        if path == "/oauth2/auth/central" and request.method == "GET":
-            return self.auth.authorize(request)
-        if path == "/token" and request.method == "POST":
-            return self.auth.token(request)
+    def _api(self, request: SandboxRequest, path: str) -> SandboxResponse:
         if not path.startswith("/v3.1/"):
             return sage_error(404, "RESOURCE_NOT_FOUND", "Not found")
         if not self.auth.bearer(request):
@@ -314,19 +246,7 @@ class SageSandbox:
         business = self.businesses.get(request.headers.get("x-business", ""))
         if business is None or not business.accessible:
             return sage_error(403, "AccessDenied", "You do not have access to this business.")
-        refused = self.quota.enter(business.id)
-        if refused is not None:
-            name, wait = refused
-            return sage_error(
-                429,
-                "TooManyRequests",
-                f"Rate limit exceeded ({name}).",
-                {"Retry-After": str(max(1, math.ceil(wait)))},
-            )
-        try:
-            return self._route(business, resource, request)
-        finally:
-            self.quota.leave(business.id)
+        return metered(self.quota, business.id, _too_many, lambda: self._route(business, resource, request))
 
     def _business(self, business: _Business) -> dict[str, Any]:
         name = PROFILES[business.demo_id].name
@@ -422,18 +342,18 @@ def _moment(value: str | None) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
+def _too_many(window: str, wait: float) -> SandboxResponse:
+    return sage_error(
+        429,
+        "TooManyRequests",
+        f"Rate limit exceeded ({window}).",
+        {"Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until interrupted (for trying the Sage source without a Sage account)."""
-    parser = argparse.ArgumentParser(description="Sage Accounting sandbox on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--as-of", default=date.today().isoformat())
-    args = parser.parse_args(argv)
-    sandbox = SageSandbox(as_of=args.as_of, port=args.port).start()
-    print(f"Sage sandbox at {sandbox.url} (client id {sandbox.client_id!r}); Ctrl-C stops it", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve(SageSandbox, argv, name="Sage Accounting", short="Sage")
 
 
 if __name__ == "__main__":

@@ -20,57 +20,33 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
-import httpx
-
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
     ExtractRequest,
     Problem,
     Stream,
     StreamData,
-    conform,
-    frame_from_rows,
 )
-from connectors.http import Clock, EntityUnavailable, HttpPolicy
-from connectors.oauth import DEFAULT_MARGIN, MemoryStore, OAuthApp, TokenManager
+from connectors.http import EntityUnavailable
+from connectors.oauth import TokenManager
+from connectors.oauth_connector import OAuthConnector, cursor_moment, stream_frame
 from connectors.twinfield import parse
 from connectors.twinfield.client import VENDOR, TwinfieldClient, hosts
 from connectors.twinfield.parse import GL_BROWSE, LINE_FIELDS, TOTAL_FIELDS, TOTALS_BROWSE, Refused
-from pipeline.errors import ConfigError, FatalSourceError, LedgerlineError
+from pipeline.errors import FatalSourceError, LedgerlineError
 
 SCOPE = "openid twf.user twf.organisation twf.organisationUser offline_access"
 OVERLAP = timedelta(minutes=10)
 DIMENSION_KINDS = ("BAS", "PNL", "KPL", "PRJ")
 
 
-def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-    client_id, secret = config.get("client_id"), credentials.get("client_secret")
-    if not client_id or not secret:
-        raise ConfigError(
-            "The Twinfield source has no app registration (client id and secret).",
-            guidance="Request an OpenID Connect client from Twinfield (developers.twinfield.com) and enter its id and secret.",
-        )
-    where = hosts(config)
-    return OAuthApp(
-        client_id=str(client_id),
-        client_secret=str(secret),
-        authorize_url=where.authorize,
-        token_url=where.token,
-        redirect_uri=str(config.get("redirect_uri") or ""),
-        scope=SCOPE,
-        token_auth="client_secret_basic",
-    )
-
-
-class TwinfieldConnector(Connector):
+class TwinfieldConnector(OAuthConnector):
     """Twinfield over its SOAP web services."""
 
     name = "twinfield"
     label = "Twinfield"
-    kind = "api"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -93,66 +69,32 @@ class TwinfieldConnector(Connector):
         Stream("transactions", cursor="fin.trs.head.modified"),
         Stream("opening_balances", cursor="fin.trs.head.modified"),
     )
-    oauth: ClassVar[bool] = True
     setup_fields: ClassVar[tuple[dict[str, Any], ...]] = (
         {"key": "client_id", "label": "OpenID Connect client id"},
         {"key": "client_secret", "label": "Client secret", "secret": True},
         {"key": "redirect_uri", "label": "Redirect URL (this app's OAuth callback)"},
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        token_margin: float = DEFAULT_MARGIN,
-    ):
-        self.clock, self.policy, self.transport, self.token_margin = clock, policy, transport, token_margin
-
-    @staticmethod
-    def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-        return oauth_app(config, credentials)
-
-    def tokens(self, request: ExtractRequest) -> TokenManager:
-        store = request.credential_store or MemoryStore(request.credentials)
-        return TokenManager(
-            oauth_app(request.config, store.load()),
-            store,
-            vendor=VENDOR,
-            clock=self.clock,
-            margin=self.token_margin,
-            transport=self.transport,
-        )
-
-    def client(self, request: ExtractRequest, tokens: TokenManager) -> TwinfieldClient:
-        return TwinfieldClient(
-            hosts(request.config), tokens, clock=self.clock, policy=self.policy, transport=self.transport
-        )
+    vendor = VENDOR
+    app_name = "Twinfield"
+    registration_guidance = "Request an OpenID Connect client from Twinfield (developers.twinfield.com) and enter its id and secret."
+    app_options: ClassVar[dict[str, Any]] = {"scope": SCOPE, "token_auth": "client_secret_basic"}
+    linked_to = "a Twinfield office"
+    hosts = staticmethod(hosts)
+    api_root = staticmethod(hosts)  # the client finds its cluster through the token validation URL
+    client_class = TwinfieldClient
 
     def list_entities(self, request: ExtractRequest) -> list[EntityInfo]:
         """The offices the signed-in user can open, with their base currency."""
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
+        with self.session(request) as (client, _):
             client.validate()
             found = parse.offices(client.process_xml(None, "<list><type>offices</type></list>"))
             return [_office(client, o["code"], o["name"]) for o in found]
-        finally:
-            client.close()
-            tokens.close()
 
-    def extract(self, request: ExtractRequest) -> Extraction:
-        office = request.entity_external_id
-        if not office:
-            raise ConfigError(f"Entity {request.entity_name!r} is not linked to a Twinfield office.")
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
-            return _Run(client, tokens, request, str(office)).extract()
-        finally:
-            client.close()
-            tokens.close()
+    def read(
+        self, client: TwinfieldClient, tokens: TokenManager, request: ExtractRequest, entity: str
+    ) -> Extraction:
+        """One office's lines: period by period on a full import, the modified transactions after that."""
+        return _Run(client, tokens, request, entity).extract()
 
 
 def _office(client: TwinfieldClient, code: str, name: str | None) -> EntityInfo:
@@ -168,7 +110,7 @@ class _Run:
     def extract(self) -> Extraction:
         request = self.request
         cursor = {} if request.full else dict(request.cursor or {})
-        since = _moment(cursor.get("since"))
+        since = cursor_moment(cursor.get("since"))
         full = since is None
         try:
             self.client.validate()
@@ -214,17 +156,17 @@ class _Run:
                 deleted += batch.keys(transaction, max_lines, start=size + 1)
         replace = "all" if full else "none"
         streams = [
-            StreamData("accounts", _frame("accounts", parse.account_rows(found))),
-            StreamData("dimensions", _frame("dimensions", parse.dimension_rows(found))),
+            StreamData("accounts", stream_frame("accounts", parse.account_rows(found))),
+            StreamData("dimensions", stream_frame("dimensions", parse.dimension_rows(found))),
             StreamData(
                 "transactions",
-                _frame("transactions", list(batch.transactions.values())),
+                stream_frame("transactions", list(batch.transactions.values())),
                 replace=replace,
                 deleted_keys=deleted,
             ),
             StreamData(
                 "opening_balances",
-                _frame("opening_balances", list(batch.opening.values())),
+                stream_frame("opening_balances", list(batch.opening.values())),
                 replace=replace,
                 deleted_keys=deleted,
             ),
@@ -285,17 +227,3 @@ class _Run:
             guidance="Check the user's access to the office in Twinfield and reconnect, or stop importing this entity; "
             "the data imported so far stays.",
         )
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _frame(stream: str, rows: list[dict[str, Any]]) -> Any:
-    return conform(stream, frame_from_rows(stream, rows)).collect()

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
 from connectors.base import EntityInfo, Problem
+from connectors.oauth_connector import money as api_money
 from pipeline.errors import ParseError
 
-CENT = Decimal("0.01")
 FILE = "Twinfield"
 GL_BROWSE = "030_2"  # general ledger transaction lines (V2)
 TOTALS_BROWSE = "040_1"  # totals per period and account (annual report)
@@ -119,13 +120,7 @@ def browse_rows(root: etree._Element, *, where: str) -> list[dict[str, str]]:
     return rows
 
 
-def money(value: Any, *, field: str, where: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0.00")
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except InvalidOperation:
-        raise ParseError(f"{value!r} is not an amount", file=FILE, where=where, field=field) from None
+money = partial(api_money, file=FILE)  # an amount in cents; missing or blank is zero
 
 
 def twf_date(value: str, *, field: str, where: str) -> date:

@@ -32,7 +32,6 @@ year's opening balance in period 0 of that year.
 
 from __future__ import annotations
 
-import argparse
 import math
 import threading
 from dataclasses import replace
@@ -45,17 +44,15 @@ from lxml import etree
 
 from connectors.demo.books import (
     Books,
-    Changes,
     Entry,
     demo_chart,
-    demo_entries,
     dimensions,
     entries_from_frames,
 )
 from connectors.demo.entities import PROFILES
-from connectors.demo.generate import as_date
-from connectors.http import Clock, LocalServer, ManualClock, SandboxRequest, SandboxResponse, SystemClock
+from connectors.http import Clock, LocalServer, SandboxRequest, SandboxResponse
 from connectors.oauth import SandboxAuthority
+from connectors.sandbox_kit import BooksSandbox, serve
 from connectors.twinfield.parse import SAFE_PARSER
 
 DEFAULT_OFFICES = {"NL001": "demo-retail", "NL002": "demo-services", "US001": "demo-inc"}
@@ -65,6 +62,7 @@ TNS = "http://www.twinfield.com/"
 SHARED = "http://schemas.datacontract.org/2004/07/Twinfield.WebServices.Shared"
 DELETED = "http://schemas.datacontract.org/2004/07/Twinfield.WebServices.DeletedTransactionsService"
 ORGANISATION = "LEDGERLINE-DEMO"
+CONNECT = "/auth/authentication/connect"  # OpenID Connect: sign-in, tokens, token validation
 
 
 def soap(body: str, status: int = 200, headers: dict[str, str] | None = None) -> SandboxResponse:
@@ -122,8 +120,12 @@ class _Office:
         self.available = True
 
 
-class TwinfieldSandbox:
+class TwinfieldSandbox(BooksSandbox):
     """Twinfield on 127.0.0.1: sign-in, token validation, a cluster with the SOAP services."""
+
+    authorize_path = f"{CONNECT}/authorize"
+    token_path = f"{CONNECT}/token"
+    opening = "all"  # every year's opening balance is period 0 of that year
 
     def __init__(
         self,
@@ -140,8 +142,7 @@ class TwinfieldSandbox:
         access_lifetime: int = 3600,
         port: int = 0,
     ):
-        self.clock = clock or SystemClock()
-        self.seed = seed
+        self._setup(clock, seed, as_of)
         self.finder_page = finder_page
         self.auth = SandboxAuthority(
             client_id=client_id,
@@ -152,73 +153,19 @@ class TwinfieldSandbox:
             token_auth="client_secret_basic",
         )
         self.bucket = CreditBucket(self.clock, credits, refill)
-        self.as_of = as_date(as_of)
         self.offices: dict[str, _Office] = {}
         self.requests: list[tuple[str, str]] = []  # (service, what)
-        self._lock = threading.RLock()
         for code, demo_id in (offices or DEFAULT_OFFICES).items():
             office = _Office(code, demo_id)
             self.offices[code] = office
-            self._record(
-                office, office.books.replace(demo_entries(demo_id, self.as_of, seed, "all")), initial=True
-            )
+            self._open(office)
         self.server = LocalServer(self.handle, port=port, clock=self.clock)
-
-    # -- lifecycle
-
-    @property
-    def url(self) -> str:
-        return self.server.url
 
     @property
     def cluster(self) -> str:
         return f"{self.url}/c3"
 
-    @property
-    def client_id(self) -> str:
-        return self.auth.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.auth.client_secret
-
-    def start(self) -> TwinfieldSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> TwinfieldSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # -- controls for tests
-
-    def issue_tokens(self) -> dict[str, Any]:
-        return self.auth.issue()
-
-    def advance_to(self, as_of: str | date) -> dict[str, int]:
-        day = as_date(as_of)
-        if isinstance(self.clock, ManualClock):
-            evening = datetime(day.year, day.month, day.day, 19, tzinfo=UTC).timestamp()
-            if self.clock.time() < evening:
-                self.clock.advance(evening - self.clock.time())
-        counts = {"inserted": 0, "updated": 0, "deleted": 0}
-        for office in self.offices.values():
-            changes = office.books.replace(demo_entries(office.demo_id, day, self.seed, "all"))
-            for k, v in self._record(office, changes).items():
-                counts[k] += v
-        self.as_of = day
-        return counts
-
-    def edit(
-        self, code: str, *, correct: int = 0, delete: int = 0, before: str | date | None = None
-    ) -> dict[str, int]:
-        office = self.offices[code]
-        return self._record(office, office.books.edit(correct=correct, delete=delete, before=before))
 
     def change_entry(self, code: str, key: str, lines: tuple[Any, ...]) -> dict[str, int]:
         """Book an entry again with other lines (a provisional transaction edited), now."""
@@ -253,21 +200,13 @@ class TwinfieldSandbox:
 
     # -- the books as transactions
 
-    def _record(self, office: _Office, changes: Changes, *, initial: bool = False) -> dict[str, int]:
-        now = self.clock.time()
-        with self._lock:
-            for entry in changes.added:
-                stamp = min(
-                    now, datetime(entry.day.year, entry.day.month, entry.day.day, 18, tzinfo=UTC).timestamp()
-                )
-                self._save(office, entry, stamp if initial else now)
-            for _, entry in changes.changed:
-                self._save(office, entry, now)
-            for entry in changes.deleted:
-                key = office.by_entry.pop(entry.key)
-                del office.transactions[key]
-                office.deleted.append((now, *key))
-        return changes.counts()
+    def _ledgers(self) -> dict[str, _Office]:
+        return self.offices
+
+    def _remove(self, office: _Office, entry: Entry, now: float) -> None:
+        key = office.by_entry.pop(entry.key)
+        del office.transactions[key]
+        office.deleted.append((now, *key))
 
     def _save(self, office: _Office, entry: Entry, stamp: float) -> None:
         key = (DAYBOOKS.get(entry.journal, "MEMO"), int(entry.number))
@@ -285,14 +224,11 @@ class TwinfieldSandbox:
 
     # -- HTTP
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        path = request.path.rstrip("/")
-        root = "/auth/authentication/connect"
-        if path == f"{root}/authorize" and request.method == "GET":
-            return self.auth.authorize(request)
-        if path == f"{root}/token" and request.method == "POST":
-            return self.auth.token(request)
-        if path == f"{root}/accesstokenvalidation":
+    def _received(self, request: SandboxRequest) -> None:
+        pass  # calls are counted per service and request kind, as they are answered
+
+    def _api(self, request: SandboxRequest, path: str) -> SandboxResponse:
+        if path == f"{CONNECT}/accesstokenvalidation":
             return self._validation(request)
         if not path.startswith("/c3/webservices/") or request.method != "POST":
             return SandboxResponse(404, b"Not Found", {"Content-Type": "text/plain"})
@@ -553,18 +489,7 @@ def _office_filter(request: etree._Element) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until interrupted (for trying the Twinfield source without an account)."""
-    parser = argparse.ArgumentParser(description="Twinfield sandbox on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--as-of", default=date.today().isoformat())
-    args = parser.parse_args(argv)
-    sandbox = TwinfieldSandbox(as_of=args.as_of, port=args.port).start()
-    print(
-        f"Twinfield sandbox at {sandbox.url} (client id {sandbox.client_id!r}); Ctrl-C stops it", flush=True
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve(TwinfieldSandbox, argv, name="Twinfield")
 
 
 if __name__ == "__main__":

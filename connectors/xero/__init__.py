@@ -10,25 +10,21 @@ reversing journal plus, for an edit, a new one: nothing stored is ever deleted o
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
-
-import httpx
 
 from connectors.base import (
     Capabilities,
-    Connector,
     EntityInfo,
     Extraction,
     ExtractRequest,
     Problem,
     Stream,
     StreamData,
-    conform,
-    frame_from_rows,
 )
-from connectors.http import Clock, EntityUnavailable, HttpPolicy
-from connectors.oauth import DEFAULT_MARGIN, MemoryStore, OAuthApp, TokenManager
+from connectors.http import EntityUnavailable
+from connectors.oauth import TokenManager
+from connectors.oauth_connector import APP_FIELDS, OAuthConnector, cursor_moment, stream_frame
 from connectors.xero import parse
 from connectors.xero.client import PAGE, VENDOR, XeroClient, XeroForbidden, hosts
 from pipeline.errors import ConfigError, LedgerlineError
@@ -44,33 +40,11 @@ NO_JOURNALS_GUIDANCE = (
 )
 
 
-def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-    """The installation's Xero app registration for a source."""
-    client_id, secret = config.get("client_id"), credentials.get("client_secret")
-    if not client_id or not secret:
-        raise ConfigError(
-            "The Xero source has no app registration (client id and secret).",
-            guidance="Create a web app at developer.xero.com/app/manage and enter its client id and secret.",
-        )
-    where = hosts(config)
-    return OAuthApp(
-        client_id=str(client_id),
-        client_secret=str(secret),
-        authorize_url=where.authorize,
-        token_url=where.token,
-        redirect_uri=str(config.get("redirect_uri") or ""),
-        scope=SCOPE,
-        pkce=True,
-        token_auth="client_secret_basic",
-    )
-
-
-class XeroConnector(Connector):
+class XeroConnector(OAuthConnector):
     """Xero over its Accounting API."""
 
     name = "xero"
     label = "Xero"
-    kind = "api"
     capabilities = Capabilities(
         transactions=True,
         accounts=True,
@@ -91,80 +65,46 @@ class XeroConnector(Connector):
         ),
     )
     streams = (Stream("accounts"), Stream("dimensions"), Stream("transactions", cursor="JournalNumber"))
-    oauth: ClassVar[bool] = True
     refresh_token_lifetime: ClassVar[float] = REFRESH_TOKEN_DAYS * 86400
     refresh_warning_days: ClassVar[int] = 14
     setup_fields: ClassVar[tuple[dict[str, Any], ...]] = (
-        {"key": "client_id", "label": "App client id"},
-        {"key": "client_secret", "label": "App client secret", "secret": True},
-        {"key": "redirect_uri", "label": "Redirect URL (this app's OAuth callback)"},
+        *APP_FIELDS,
         {
             "key": "tracking_axes",
             "label": "Tracking categories for cost centre; project (optional, e.g. Region;Job)",
             "default": "",
         },
     )
-
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        policy: HttpPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
-        token_margin: float = DEFAULT_MARGIN,
-    ):
-        self.clock, self.policy, self.transport, self.token_margin = clock, policy, transport, token_margin
-
-    @staticmethod
-    def oauth_app(config: Any, credentials: Any) -> OAuthApp:
-        """The app registration and endpoints the sign-in and the token calls use."""
-        return oauth_app(config, credentials)
-
-    def tokens(self, request: ExtractRequest) -> TokenManager:
-        store = request.credential_store or MemoryStore(request.credentials)
-        return TokenManager(
-            oauth_app(request.config, store.load()),
-            store,
-            vendor=VENDOR,
-            clock=self.clock,
-            margin=self.token_margin,
-            refresh_token_lifetime=self.refresh_token_lifetime,
-            transport=self.transport,
-        )
-
-    def client(self, request: ExtractRequest, tokens: TokenManager) -> XeroClient:
-        return XeroClient(
-            hosts(request.config).api, tokens, clock=self.clock, policy=self.policy, transport=self.transport
-        )
+    vendor = VENDOR
+    app_name = "Xero"
+    registration_guidance = (
+        "Create a web app at developer.xero.com/app/manage and enter its client id and secret."
+    )
+    app_options: ClassVar[dict[str, Any]] = {
+        "scope": SCOPE,
+        "pkce": True,
+        "token_auth": "client_secret_basic",
+    }
+    linked_to = "a Xero organisation"
+    hosts = staticmethod(hosts)
+    client_class = XeroClient
 
     def list_entities(self, request: ExtractRequest) -> list[EntityInfo]:
         """The organisations connected to the app, after checking the journals permission."""
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
+        with self.session(request) as (client, _):
             found = parse.connections(client.connections())
             out = [
                 parse.organisation(client.get(t["tenant_id"], "Organisation"), t["tenant_id"]) for t in found
             ]
             if found:
                 _check_journals(client, found[0]["tenant_id"])
-        finally:
-            client.close()
-            tokens.close()
         return out
 
-    def extract(self, request: ExtractRequest) -> Extraction:
+    def read(
+        self, client: XeroClient, tokens: TokenManager, request: ExtractRequest, entity: str
+    ) -> Extraction:
         """One organisation's journals: all of them, or those numbered above the cursor."""
-        tenant = request.entity_external_id
-        if not tenant:
-            raise ConfigError(f"Entity {request.entity_name!r} is not linked to a Xero organisation.")
-        tokens = self.tokens(request)
-        client = self.client(request, tokens)
-        try:
-            return _Run(client, tokens, request, str(tenant)).extract()
-        finally:
-            client.close()
-            tokens.close()
+        return _Run(client, tokens, request, entity).extract()
 
 
 def _check_journals(client: XeroClient, tenant: str) -> None:
@@ -212,7 +152,7 @@ class _Run:
             axes=axes,
         )
         offset = int(cursor.get("journal_number") or 0)
-        last_created = _moment(cursor.get("created"))
+        last_created = cursor_moment(cursor.get("created"), zone=None)  # Xero's moments are naive UTC
         since = parse.since_header(last_created, CREATED_OVERLAP) if last_created and not full else None
         page = int(request.options.get("page_size") or PAGE)
         try:
@@ -228,11 +168,11 @@ class _Run:
             "created": created.isoformat() if created else None,
         }
         streams = [
-            StreamData("accounts", _frame("accounts", parse.account_rows(accounts))),
-            StreamData("dimensions", _frame("dimensions", parse.dimension_rows(categories, axes))),
+            StreamData("accounts", stream_frame("accounts", parse.account_rows(accounts))),
+            StreamData("dimensions", stream_frame("dimensions", parse.dimension_rows(categories, axes))),
             StreamData(
                 "transactions",
-                _frame("transactions", list(batch.rows.values())),
+                stream_frame("transactions", list(batch.rows.values())),
                 replace="all" if full else "none",
             ),
         ]
@@ -275,17 +215,3 @@ def _wanted_axes(value: Any) -> dict[str, str] | None:
         return None
     names = [n.strip() for n in str(value).split(";")]
     return {name: axis for name, axis in zip(names, ("cost_centre", "project"), strict=False) if name}
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
-def _frame(stream: str, rows: list[dict[str, Any]]) -> Any:
-    """A stream frame in the contract's columns, materialised (the rows are in memory already)."""
-    return conform(stream, frame_from_rows(stream, rows)).collect()

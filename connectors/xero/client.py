@@ -20,13 +20,13 @@ The contract (Xero's OpenAPI descriptions in ../shared/contracts/xero and its de
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from connectors.http import ApiClient, Clock, HttpPolicy, Limit, RateWindow, loads_decimal
+from connectors.http import Clock, HttpPolicy, Limit, RateWindow, loads_decimal
 from connectors.oauth import TokenManager
+from connectors.oauth_connector import Hosts, json_api
 from pipeline.errors import AuthError, FatalSourceError, LedgerlineError, RetriableSourceError
 
 VENDOR = "Xero"
@@ -38,17 +38,9 @@ LIMITS = (
 MAX_PARALLEL = 5
 
 
-@dataclass(frozen=True)
-class Hosts:
-    """Where Xero's sign-in, token and API endpoints live (all on one host in the sandbox)."""
-
-    authorize: str
-    token: str
-    api: str  # the root that holds /connections and /api.xro/2.0
-
-
 def hosts(config: Mapping[str, Any]) -> Hosts:
-    """Xero's hosts, or the sandbox's when the source's config holds `base_url`."""
+    """Xero's hosts, or the sandbox's when the source's config holds `base_url`. The API root
+    holds /connections and /api.xro/2.0."""
     base = str(config.get("base_url") or "").rstrip("/")
     if base:
         return Hosts(f"{base}/identity/connect/authorize", f"{base}/connect/token", base)
@@ -126,14 +118,12 @@ class XeroClient:
         self.tokens = tokens
         policy = policy or HttpPolicy(max_parallel=1, max_wait=900.0, limits=LIMITS)
         policy.max_parallel = min(policy.max_parallel, MAX_PARALLEL)
-        self.api = ApiClient(
+        self.api = json_api(
             api_root.rstrip("/"),
+            tokens,
             vendor=VENDOR,
             policy=policy,
             clock=clock,
-            headers={"Accept": "application/json"},
-            auth=tokens.headers,
-            reauth=tokens.reauth,
             error=map_error,
             rate_windows=rate_windows,
             transport=transport,

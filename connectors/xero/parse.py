@@ -18,14 +18,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from connectors.base import EntityInfo, Problem
 from connectors.fiscal import fiscal_period, start_month
+from connectors.oauth_connector import money as api_money
+from connectors.oauth_connector import text
 from pipeline.errors import ParseError
 
-CENT = Decimal("0.01")
 FILE = "Xero"
 _MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 BALANCE_CLASSES = {"ASSET", "EQUITY", "LIABILITY"}
@@ -55,20 +57,7 @@ def xero_date(value: Any, *, field: str, where: str) -> date:
     return moment.date()
 
 
-def money(value: Any, *, field: str, where: str) -> Decimal:
-    if value is None or value == "":
-        return Decimal("0.00")
-    try:
-        return Decimal(str(value)).quantize(CENT)
-    except InvalidOperation:
-        raise ParseError(f"{value!r} is not an amount", file=FILE, where=where, field=field) from None
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    out = str(value).strip()
-    return out or None
+money = partial(api_money, file=FILE)  # an amount in cents; missing or blank is zero
 
 
 def organisation(body: Mapping[str, Any], tenant_id: str) -> EntityInfo:

@@ -29,9 +29,7 @@ The books are the demo organisation's (connectors.demo), one organisation per de
 
 from __future__ import annotations
 
-import argparse
 import email.utils
-import threading
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -39,25 +37,21 @@ from typing import Any
 
 from connectors.demo.books import (
     Books,
-    Changes,
     Entry,
     demo_chart,
-    demo_entries,
     dimensions,
     entries_from_frames,
 )
 from connectors.demo.entities import PROFILES
-from connectors.demo.generate import as_date
 from connectors.http import (
     Clock,
     LocalServer,
-    ManualClock,
     SandboxQuota,
     SandboxRequest,
     SandboxResponse,
-    SystemClock,
 )
 from connectors.oauth import SandboxAuthority
+from connectors.sandbox_kit import BooksSandbox, metered, serve
 
 NAMESPACE = uuid.UUID("3c9b1d0e-9c27-4c4e-8f53-5b1f6c0a7e21")
 DEFAULT_TENANTS = {"demo-retail": "demo-retail", "demo-services": "demo-services", "demo-inc": "demo-inc"}
@@ -115,8 +109,11 @@ class _Organisation:
         self.connected = True
 
 
-class XeroSandbox:
+class XeroSandbox(BooksSandbox):
     """Xero on 127.0.0.1: sign-in, connections, the demo books as journals, and Xero's limits."""
+
+    authorize_path = "/identity/connect/authorize"
+    token_path = "/connect/token"
 
     def __init__(
         self,
@@ -136,8 +133,7 @@ class XeroSandbox:
         token_latency: float = 0.0,
         port: int = 0,
     ):
-        self.clock = clock or SystemClock()
-        self.seed = seed
+        self._setup(clock, seed, as_of)
         self.page_size = page_size
         self.journals_scope = journals_scope
         self.auth = SandboxAuthority(
@@ -155,72 +151,19 @@ class XeroSandbox:
         self.quota = SandboxQuota(
             self.clock, {"minute": (minute_limit, 60.0), "day": (day_limit, 86400.0)}, concurrent=concurrent
         )
-        self.as_of = as_date(as_of)
         self.orgs: dict[str, _Organisation] = {}
-        self._lock = threading.RLock()
         for name, demo_id in (tenants or DEFAULT_TENANTS).items():
             tenant_id = guid("tenant", name)
             org = _Organisation(tenant_id, demo_id, Books({}))
             self.orgs[tenant_id] = org
-            self._record(org, org.books.replace(demo_entries(demo_id, self.as_of, seed)), initial=True)
-        self.requests: list[SandboxRequest] = []
+            self._open(org)
         self.server = LocalServer(self.handle, port=port, clock=self.clock)
-
-    # -- lifecycle
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def client_id(self) -> str:
-        return self.auth.client_id
-
-    @property
-    def client_secret(self) -> str:
-        return self.auth.client_secret
-
-    def start(self) -> XeroSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> XeroSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # -- controls for tests
 
     def tenant(self, demo_name: str) -> str:
         """The tenant id of an organisation, by the name it was created under."""
         return guid("tenant", demo_name)
-
-    def advance_to(self, as_of: str | date) -> dict[str, int]:
-        """Move every organisation's books to a later day, recording the changes as journals."""
-        day = as_date(as_of)
-        if isinstance(self.clock, ManualClock):
-            evening = datetime(day.year, day.month, day.day, 19, tzinfo=UTC).timestamp()
-            if self.clock.time() < evening:
-                self.clock.advance(evening - self.clock.time())
-        counts = {"inserted": 0, "updated": 0, "deleted": 0}
-        for org in self.orgs.values():
-            for k, v in self._record(
-                org, org.books.replace(demo_entries(org.demo_id, day, self.seed))
-            ).items():
-                counts[k] += v
-        self.as_of = day
-        return counts
-
-    def edit(
-        self, tenant: str, *, correct: int = 0, delete: int = 0, before: str | date | None = None
-    ) -> dict[str, int]:
-        """Correct and void the most recent entries of one organisation, now."""
-        org = self.orgs[tenant]
-        return self._record(org, org.books.edit(correct=correct, delete=delete, before=before))
 
     def replace_ledger(self, tenant: str, frames: dict[str, Any]) -> int:
         """Give an organisation other books (demo-shaped frames) as its starting state; returns
@@ -235,9 +178,6 @@ class XeroSandbox:
         """The user disconnected the organisation from the app in Xero."""
         self.orgs[tenant].connected = False
 
-    def issue_tokens(self) -> dict[str, Any]:
-        return self.auth.issue()
-
     def journal_count(self, tenant: str) -> int:
         return len(self.orgs[tenant].journals)
 
@@ -248,22 +188,20 @@ class XeroSandbox:
         with self._lock:
             return sum(1 for r in self.requests if resource is None or r.path.endswith("/" + resource))
 
-    # -- the books as journals
+    # -- the books as journals: journals never change, so a change is a reversal and a new journal
 
-    def _record(self, org: _Organisation, changes: Changes, *, initial: bool = False) -> dict[str, int]:
-        now = self.clock.time()
-        with self._lock:
-            for entry in changes.added:
-                stamp = min(
-                    now, datetime(entry.day.year, entry.day.month, entry.day.day, 18, tzinfo=UTC).timestamp()
-                )
-                self._journal(org, entry, stamp if initial else now)
-            for before, after in changes.changed:
-                self._journal(org, before, now, reverse=True)
-                self._journal(org, after, now)
-            for entry in changes.deleted:
-                self._journal(org, entry, now, reverse=True)
-        return changes.counts()
+    def _ledgers(self) -> dict[str, _Organisation]:
+        return self.orgs
+
+    def _save(self, org: _Organisation, entry: Entry, stamp: float) -> None:
+        self._journal(org, entry, stamp)
+
+    def _change(self, org: _Organisation, before: Entry, after: Entry, now: float) -> None:
+        self._journal(org, before, now, reverse=True)
+        self._journal(org, after, now)
+
+    def _remove(self, org: _Organisation, entry: Entry, now: float) -> None:
+        self._journal(org, entry, now, reverse=True)
 
     def _journal(self, org: _Organisation, entry: Entry, created: float, *, reverse: bool = False) -> None:
         number = len(org.journals) + 1
@@ -316,14 +254,7 @@ class XeroSandbox:
 
     # -- HTTP
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        with self._lock:
-            self.requests.append(request)
-        path = request.path.rstrip("/")
-        if path == "/identity/connect/authorize" and request.method == "GET":
-            return self.auth.authorize(request)
-        if path == "/connect/token" and request.method == "POST":
-            return self.auth.token(request)
+    def _api(self, request: SandboxRequest, path: str) -> SandboxResponse:
         if not self.auth.bearer(request):
             return xero_error(401, "Unauthorized", "TokenExpired: token expired or invalid")
         if path == "/connections" and request.method == "GET":
@@ -340,16 +271,9 @@ class XeroSandbox:
         org = self.orgs.get(tenant)
         if org is None or not org.connected:
             return xero_error(403, "Forbidden", "AuthenticationUnsuccessful")
-        refused = self.quota.enter(tenant)
-        if refused is not None:
-            name, wait = refused
-            headers = {"Retry-After": str(max(1, int(wait + 0.999))), "X-Rate-Limit-Problem": name}
-            headers.update(self._limit_headers(tenant))
-            return xero_error(429, "Too Many Requests", "The rate limit was exceeded", headers)
-        try:
-            response = self._route(org, path[len("/api.xro/2.0/") :], request)
-        finally:
-            self.quota.leave(tenant)
+        response = metered(
+            self.quota, tenant, _too_many, lambda: self._route(org, path[len("/api.xro/2.0/") :], request)
+        )
         response.headers.update(self._limit_headers(tenant))
         return response
 
@@ -448,6 +372,11 @@ class XeroSandbox:
             return out
 
 
+def _too_many(window: str, wait: float) -> SandboxResponse:
+    headers = {"Retry-After": str(max(1, int(wait + 0.999))), "X-Rate-Limit-Problem": window}
+    return xero_error(429, "Too Many Requests", "The rate limit was exceeded", headers)
+
+
 def _since(value: str | None) -> float | None:
     if not value:
         return None
@@ -463,20 +392,7 @@ def _since(value: str | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until interrupted (for trying the Xero source without a Xero account)."""
-    parser = argparse.ArgumentParser(description="Xero sandbox on 127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--as-of", default=date.today().isoformat())
-    args = parser.parse_args(argv)
-    sandbox = XeroSandbox(as_of=args.as_of, port=args.port).start()
-    print(
-        f"Xero sandbox at {sandbox.url} (client id {sandbox.client_id!r}, secret {sandbox.client_secret!r}); "
-        "Ctrl-C stops it",
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        sandbox.stop()
+    serve(XeroSandbox, argv, name="Xero", show_secret=True)
 
 
 if __name__ == "__main__":
