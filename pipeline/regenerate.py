@@ -34,19 +34,19 @@ Regenerator = Callable[[duckdb.DuckDBPyConnection, Change], None]
 
 def regenerate_trial_balance(con: duckdb.DuckDBPyConnection, change: Change) -> None:
     """Rebuild rpt_trial_balance rows of the changed months (and the entity's opening rows)."""
-    _load_months(con, change)
-    run_file(
-        con,
-        "reports",
-        "rpt_trial_balance.sql",
-        params={"entity_id": change.entity_id, "all_months": change.all_months},
-    )
+    rebuild_trial_balance(con, [change.entity_id], change.months)
 
 
-def _load_months(con: duckdb.DuckDBPyConnection, change: Change) -> None:
+def rebuild_trial_balance(
+    con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int], months: set[date] | None = None
+) -> None:
+    """Rebuild rpt_trial_balance for several entities in one pass: the given months, or all (None)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE tb_entities (entity_id INTEGER)")
+    con.executemany("INSERT INTO tb_entities VALUES (?)", [[e] for e in sorted(set(entity_ids))])
     con.execute("CREATE OR REPLACE TEMP TABLE merge_months (month DATE)")
-    if change.months:
-        con.executemany("INSERT INTO merge_months VALUES (?)", [[m] for m in sorted(change.months)])
+    if months:
+        con.executemany("INSERT INTO merge_months VALUES (?)", [[m] for m in sorted(months)])
+    run_file(con, "reports", "rpt_trial_balance.sql", params={"all_months": months is None})
 
 
 REGENERATORS: list[Regenerator] = [regenerate_trial_balance]
@@ -67,6 +67,13 @@ def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> Non
     """Run every registered regenerator for each change, inside the caller's transaction."""
     for module in REGENERATOR_MODULES:
         importlib.import_module(module)
+    changes = list(changes)
+    # Whole-entity rebuilds share one pass over the ledger; the rest go month by month.
+    whole = [c.entity_id for c in changes if c.all_months]
+    if whole:
+        rebuild_trial_balance(con, whole)
     for change in changes:
         for regenerator in REGENERATORS:
+            if regenerator is regenerate_trial_balance and change.all_months:
+                continue
             regenerator(con, change)
