@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             con.execute("CHECKPOINT")
             stm_each = timed(statements_per_entity)
             print(f"reference join + GROUP BY:              {ref:7.3f} s")
-            print(f"trial balance (lead's, per entity):     {tb:7.3f} s  ratio {tb / ref:5.2f}x")
+            print(f"trial balance (one pass, all entities): {tb:7.3f} s  ratio {tb / ref:5.2f}x")
             print(f"unbalanced entries (set-based, all):    {unb:7.3f} s  ratio {unb / ref:5.2f}x")
             print(f"statement rows (set-based, all):        {stm:7.3f} s  ratio {stm / ref:5.2f}x")
             print(f"  same, mapping re-resolved too:        {stm_full:7.3f} s  ratio {stm_full / ref:5.2f}x")
