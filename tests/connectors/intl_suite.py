@@ -25,6 +25,9 @@ from typing import Any
 
 import polars as pl
 
+from connectors.base import ExtractRequest
+from connectors.oauth import MemoryStore
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Topic -> the words a test name must contain to count as covering it.
@@ -129,4 +132,40 @@ def refresh_in_child(connector: str, store: FileStore, config: dict[str, Any], f
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+# ---------------------------------------------------------------- sandbox sessions shared by the suites
+
+
+def signed_in(sandbox, clock) -> MemoryStore:
+    """Credentials as they are right after the user signed in at the vendor's sandbox."""
+    tokens = sandbox.issue_tokens()
+    return MemoryStore(
+        {
+            "client_secret": sandbox.client_secret,
+            "access_token": tokens["access_token"],
+            "refresh_token": tokens["refresh_token"],
+            "expires_at": clock.time() + int(tokens["expires_in"]),
+        }
+    )
+
+
+def config(sandbox) -> dict:
+    """The source settings that point a connector at its sandbox."""
+    return {
+        "base_url": sandbox.url,
+        "client_id": sandbox.client_id,
+        "redirect_uri": "http://127.0.0.1/callback",
+    }
+
+
+def request(sandbox, store, entity: str | None, **kwargs) -> ExtractRequest:
+    """An extraction request for one entity (tenant, business, office) of the sandbox."""
+    return ExtractRequest(
+        entity_name="Demo Retail BV",
+        entity_external_id=entity,
+        config={**config(sandbox), **kwargs.pop("config", {})},
+        credential_store=store,
+        **kwargs,
     )

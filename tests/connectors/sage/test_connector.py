@@ -19,12 +19,15 @@ from pipeline.errors import AuthError, RetriableSourceError
 from tests.connectors.intl_suite import (
     FileStore,
     apply,
+    config,
     missing_from_suite,
     refresh_in_child,
+    request,
     same_rows,
+    signed_in,
     stream,
 )
-from tests.connectors.sage.conftest import AS_OF, config, request, signed_in
+from tests.connectors.sage.conftest import AS_OF
 
 
 def test_businesses_are_those_the_user_can_open_with_currency_and_year_end(sandbox, store, connector):

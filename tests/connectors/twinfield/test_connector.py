@@ -17,12 +17,14 @@ from connectors.twinfield.sandbox import TwinfieldSandbox
 from tests.connectors.intl_suite import (
     FileStore,
     apply,
+    config,
     missing_from_suite,
     refresh_in_child,
+    request,
     same_rows,
+    signed_in,
     stream,
 )
-from tests.connectors.twinfield.conftest import config, request, signed_in
 
 
 def test_offices_come_from_the_office_list_on_the_cluster_the_token_names(sandbox, store, connector):

@@ -20,12 +20,15 @@ from pipeline.errors import AuthError, ConfigError, RetriableSourceError
 from tests.connectors.intl_suite import (
     FileStore,
     apply,
+    config,
     missing_from_suite,
     refresh_in_child,
+    request,
     same_rows,
+    signed_in,
     stream,
 )
-from tests.connectors.xero.conftest import AS_OF, config, request, signed_in
+from tests.connectors.xero.conftest import AS_OF
 
 
 def test_organisations_come_from_the_connections_the_user_ticked(sandbox, store, connector):
