@@ -35,7 +35,7 @@ from pathlib import Path
 from bench.bench_reports import build_structure
 from pipeline import db, entities
 from pipeline import mapping as mapping_mod
-from pipeline.regenerate import Change, regenerate_trial_balance
+from pipeline.regenerate import rebuild_trial_balance
 from pipeline.structure import create_structure, structure_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +100,7 @@ def generate(data: Path, lines: int, n_entities: int, n_accounts: int) -> None:
             },
         )
     with db.transaction(data) as con:
-        for eid in ids:
-            regenerate_trial_balance(con, Change(eid, None))
+        rebuild_trial_balance(con, ids)
         doc, rules = build_structure(n_accounts)
         doc["default"] = True
         struct = create_structure(

@@ -32,6 +32,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+from bench.synthetic import statements
 from pipeline.statements import add_months
 from pipeline.structure import structure_from_dict
 from pipeline.workbooks import SHIPPED_TEMPLATES, Dataset, write_dataset
@@ -54,63 +55,25 @@ def structure():
         {"code": f"L{i:02d}", "name": f"Liability line {i}", "kind": "mapped", "cf": "CF_FIN"}
         for i in range(10)
     ]
+    cf = [
+        {"code": "CF_RES", "name": "Net result", "kind": "result"},
+        {"code": "CF_WC", "name": "Working capital", "kind": "mapped"},
+        {"code": "CF_FIN", "name": "Financing", "kind": "mapped"},
+        {"code": "CF_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
+        {"code": "CF_EXCLUDED", "name": "Excluded", "kind": "excluded"},
+        {
+            "code": "CF_NET",
+            "name": "Net cash flow",
+            "kind": "formula",
+            "formula": "CF_RES + CF_WC + CF_FIN + CF_UNMAPPED + CF_EXCLUDED",
+        },
+        {"code": "CASH_OPEN", "name": "Cash at start", "kind": "cash_open"},
+        {"code": "CASH", "name": "Cash at end", "kind": "cash"},
+    ]
     return structure_from_dict(
         {
             "name": "Bench",
-            "statements": {
-                "pnl": [
-                    {"code": "REVENUE", "name": "Revenue", "kind": "group", "children": pnl[:5]},
-                    {"code": "COSTS", "name": "Costs", "kind": "group", "children": pnl[5:]},
-                    {"code": "GM", "name": "Gross margin", "kind": "formula", "formula": "REVENUE + P05"},
-                    {"code": "PL_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
-                    {"code": "PL_EXCLUDED", "name": "Excluded", "kind": "excluded"},
-                    {
-                        "code": "NET",
-                        "name": "Net result",
-                        "kind": "formula",
-                        "formula": "REVENUE + COSTS + PL_UNMAPPED + PL_EXCLUDED",
-                    },
-                ],
-                "bs": [
-                    {
-                        "code": "ASSETS",
-                        "name": "Assets",
-                        "kind": "group",
-                        "sign": 1,
-                        "children": [
-                            *assets,
-                            {"code": "BS_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
-                            {"code": "BS_EXCLUDED", "name": "Excluded", "kind": "excluded"},
-                        ],
-                    },
-                    {
-                        "code": "LIAB",
-                        "name": "Liabilities and equity",
-                        "kind": "group",
-                        "sign": -1,
-                        "children": [
-                            *liabilities,
-                            {"code": "RET", "name": "Retained", "kind": "retained"},
-                            {"code": "RES", "name": "Result", "kind": "result"},
-                        ],
-                    },
-                ],
-                "cf": [
-                    {"code": "CF_RES", "name": "Net result", "kind": "result"},
-                    {"code": "CF_WC", "name": "Working capital", "kind": "mapped"},
-                    {"code": "CF_FIN", "name": "Financing", "kind": "mapped"},
-                    {"code": "CF_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
-                    {"code": "CF_EXCLUDED", "name": "Excluded", "kind": "excluded"},
-                    {
-                        "code": "CF_NET",
-                        "name": "Net cash flow",
-                        "kind": "formula",
-                        "formula": "CF_RES + CF_WC + CF_FIN + CF_UNMAPPED + CF_EXCLUDED",
-                    },
-                    {"code": "CASH_OPEN", "name": "Cash at start", "kind": "cash_open"},
-                    {"code": "CASH", "name": "Cash at end", "kind": "cash"},
-                ],
-            },
+            "statements": statements(pnl, assets, liabilities, cf, liabilities_name="Liabilities and equity"),
         }
     )
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pipeline.mapping as mapping
+from bench.synthetic import statements
 from pipeline import db, entities, reports
 from pipeline.regenerate import rebuild_trial_balance
 from pipeline.structure import create_structure, structure_from_dict
@@ -49,55 +50,17 @@ def build_structure(accounts: int) -> tuple[dict, list[dict]]:
         }
         (bs_assets if i < 13 else bs_liab).append(line)
         rules.append({"range": f"{1000 + i * width}-{1000 + (i + 1) * width - 1}", "line": f"B{i:02d}"})
+    cf = [
+        {"code": "CF_RES", "name": "Net result", "kind": "result"},
+        {"code": "CF_WC", "name": "Working capital", "kind": "mapped"},
+        {"code": "CF_UNM", "name": "Unmapped", "kind": "unmapped"},
+        {"code": "CF_EXC", "name": "Excluded", "kind": "excluded"},
+        {"code": "CASH_OPEN", "name": "Cash at start", "kind": "cash_open"},
+        {"code": "CASH", "name": "Cash at end", "kind": "cash"},
+    ]
     structure = {
         "name": "Bench",
-        "statements": {
-            "pnl": [
-                {"code": "REVENUE", "name": "Revenue", "kind": "group", "children": pnl_lines[:5]},
-                {"code": "COSTS", "name": "Costs", "kind": "group", "children": pnl_lines[5:]},
-                {"code": "GM", "name": "Gross margin", "kind": "formula", "formula": "REVENUE + P05"},
-                {"code": "PL_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
-                {"code": "PL_EXCLUDED", "name": "Excluded", "kind": "excluded"},
-                {
-                    "code": "NET",
-                    "name": "Net result",
-                    "kind": "formula",
-                    "formula": "REVENUE + COSTS + PL_UNMAPPED + PL_EXCLUDED",
-                },
-            ],
-            "bs": [
-                {
-                    "code": "ASSETS",
-                    "name": "Assets",
-                    "kind": "group",
-                    "sign": 1,
-                    "children": [
-                        *bs_assets,
-                        {"code": "BS_UNMAPPED", "name": "Unmapped", "kind": "unmapped"},
-                        {"code": "BS_EXCLUDED", "name": "Excluded", "kind": "excluded"},
-                    ],
-                },
-                {
-                    "code": "LIAB",
-                    "name": "Liabilities",
-                    "kind": "group",
-                    "sign": -1,
-                    "children": [
-                        *bs_liab,
-                        {"code": "RET", "name": "Retained", "kind": "retained"},
-                        {"code": "RES", "name": "Result", "kind": "result"},
-                    ],
-                },
-            ],
-            "cf": [
-                {"code": "CF_RES", "name": "Net result", "kind": "result"},
-                {"code": "CF_WC", "name": "Working capital", "kind": "mapped"},
-                {"code": "CF_UNM", "name": "Unmapped", "kind": "unmapped"},
-                {"code": "CF_EXC", "name": "Excluded", "kind": "excluded"},
-                {"code": "CASH_OPEN", "name": "Cash at start", "kind": "cash_open"},
-                {"code": "CASH", "name": "Cash at end", "kind": "cash"},
-            ],
-        },
+        "statements": statements(pnl_lines, bs_assets, bs_liab, cf, liabilities_name="Liabilities"),
     }
     return structure, rules
 

@@ -32,11 +32,6 @@ class Change:
 Regenerator = Callable[[duckdb.DuckDBPyConnection, Change], None]
 
 
-def regenerate_trial_balance(con: duckdb.DuckDBPyConnection, change: Change) -> None:
-    """Rebuild rpt_trial_balance rows of the changed months (and the entity's opening rows)."""
-    rebuild_trial_balance(con, [change.entity_id], change.months)
-
-
 def rebuild_trial_balance(
     con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int], months: set[date] | None = None
 ) -> None:
@@ -49,7 +44,8 @@ def rebuild_trial_balance(
     run_file(con, "reports", "rpt_trial_balance.sql", params={"all_months": months is None})
 
 
-REGENERATORS: list[Regenerator] = [regenerate_trial_balance]
+# Regenerators that run after the trial balance (which every other rpt_ table reads).
+REGENERATORS: list[Regenerator] = []
 
 # Modules that register regenerators when imported, loaded on first use so that every caller
 # of an import (CLI, scheduler, app, plain Python) keeps all report-ready rows in step.
@@ -68,12 +64,14 @@ def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> Non
     for module in REGENERATOR_MODULES:
         importlib.import_module(module)
     changes = list(changes)
-    # Whole-entity rebuilds share one pass over the ledger; the rest go month by month.
+    # The trial balance first: whole-entity rebuilds share one pass over the ledger, the rest go
+    # by the months they touched.
     whole = [c.entity_id for c in changes if c.all_months]
     if whole:
         rebuild_trial_balance(con, whole)
     for change in changes:
+        if not change.all_months:
+            rebuild_trial_balance(con, [change.entity_id], change.months)
+    for change in changes:
         for regenerator in REGENERATORS:
-            if regenerator is regenerate_trial_balance and change.all_months:
-                continue
             regenerator(con, change)
