@@ -35,7 +35,7 @@ from pathlib import Path
 from bench.bench_reports import build_structure
 from pipeline import db, entities
 from pipeline import mapping as mapping_mod
-from pipeline.regenerate import rebuild_trial_balance
+from pipeline.regenerate import rebuild_trial_balance, rebuild_unbalanced
 from pipeline.structure import create_structure, structure_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def generate(data: Path, lines: int, n_entities: int, n_accounts: int) -> None:
             con, struct, [mapping_mod.rule_from_dict(r) for r in rules], actor="bench", regenerate=False
         )
         mapping_mod.regenerate_statements(con, structure_ids=[struct.id])
-        mapping_mod.regenerate_unbalanced(con, ids)
+        rebuild_unbalanced(con, ids)
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pipeline.mapping as mapping
 from bench.synthetic import statements
 from pipeline import db, entities, reports
-from pipeline.regenerate import rebuild_trial_balance
+from pipeline.regenerate import rebuild_trial_balance, rebuild_unbalanced
 from pipeline.structure import create_structure, structure_from_dict
 
 MONTHS = 60
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
 
             def unbalanced_all():
                 con.execute("BEGIN")
-                mapping.regenerate_unbalanced(con, ids)
+                rebuild_unbalanced(con, ids)
                 con.execute("COMMIT")
 
             def statements_all():

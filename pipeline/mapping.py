@@ -19,7 +19,6 @@ import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -221,24 +220,9 @@ def _regenerate_structure(con: duckdb.DuckDBPyConnection, structure: Structure, 
     )
 
 
-SCOPED_UNBALANCED_MONTHS = 3
-
-
-def regenerate_unbalanced(
-    con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int], months: Iterable[date] | None = None
-) -> None:
-    """Rebuild the unbalanced-entry rows of these entities: of the given months, or all (None)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE regen_entities (entity_id INTEGER)")
-    con.executemany("INSERT INTO regen_entities VALUES (?)", [[e] for e in sorted(set(entity_ids))])
-    con.execute("CREATE OR REPLACE TEMP TABLE regen_months (month DATE)")
-    if months:
-        con.executemany("INSERT INTO regen_months VALUES (?)", [[m] for m in sorted(set(months))])
-    run_file(con, "reports", "rpt_unbalanced_entries.sql", params={"all_months": months is None})
-
-
 @regen.register
 def regenerate_after_import(con: duckdb.DuckDBPyConnection, change: regen.Change) -> None:
-    """The import-run regenerator: default structure, unbalanced entries, statement rows."""
+    """The import-run regenerator: the default structure and the statement rows."""
     from pipeline.structure import default_structure
 
     if change.months is not None and not change.months:
@@ -251,11 +235,6 @@ def regenerate_after_import(con: duckdb.DuckDBPyConnection, change: regen.Change
         )
         return
     default_structure(con, change.entity_id, actor="system")
-    # Scoping the check to the touched months pays only when they are few: a change spread over
-    # many months (a typical incremental sync) is checked faster by one plain GROUP BY of all
-    # entries (0.6 s against 4 s on a 5M-line entity).
-    few = change.months is not None and len(change.months) <= SCOPED_UNBALANCED_MONTHS
-    regenerate_unbalanced(con, [change.entity_id], change.months if few else None)
     regenerate_statements(con, entity_ids=[change.entity_id], data_only=True)
 
 
@@ -279,7 +258,7 @@ def ensure_fresh(con: duckdb.DuckDBPyConnection, structure: Structure, entity_id
     if not stale:
         return False
     with atomic(con):
-        regenerate_unbalanced(con, stale)
+        regen.rebuild_unbalanced(con, stale)
         regenerate_statements(con, entity_ids=stale, structure_ids=[structure.id], data_only=True)
     return True
 

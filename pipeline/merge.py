@@ -40,6 +40,7 @@ class MergeResult:
     deleted: int = 0
     per_stream: dict[str, dict[str, int]] = field(default_factory=dict)
     months: set[date] | None = field(default_factory=set)  # None: every month may have changed
+    ledger_delta: bool = False  # temp table ledger_delta holds the changed transactions
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -63,15 +64,19 @@ def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run
         stream = staged.streams.get(table)
         if stream is None:
             continue
-        counts = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        counts, first_load = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
         result.per_stream[table] = counts
         result.inserted += counts["insert"]
         result.updated += counts["update"]
         result.deleted += counts["delete"]
         if table == "transactions":
-            # A first load touches every month; otherwise only the months of changed lines.
-            first_load = counts["insert"] == stream.rows and not (counts["update"] or counts["delete"])
-            result.months = None if first_load else _touched_months(con)
+            # A first load touches every month; otherwise only the months of changed lines, whose
+            # changes are at hand in ledger_delta.
+            result.months = None if first_load else result.months | _touched_months(con)
+            result.ledger_delta = not first_load
+        elif table == "opening_balances" and any(counts.values()):
+            # Opening balances carry into every later month of the entity: rebuild them all.
+            result.months = None
     unknown = _add_unknown_accounts(con, entity_id, run_id)
     if unknown:
         listed = ", ".join(sorted(unknown)[:20]) + (" ..." if len(unknown) > 20 else "")
@@ -93,7 +98,10 @@ def _add_unknown_accounts(con: duckdb.DuckDBPyConnection, entity_id: int, run_id
     return [r[0] for r in rows]
 
 
-def _merge_lines(con, table, date_col, columns, stream: StagedStream, entity_id, run_id) -> dict[str, int]:
+def _merge_lines(
+    con, table, date_col, columns, stream: StagedStream, entity_id, run_id
+) -> tuple[dict[str, int], bool]:
+    """Merge one staged line stream; returns the counts and whether the entity had no lines before."""
     con.execute("CREATE OR REPLACE TEMP TABLE merge_ranges (start_date DATE, end_date DATE)")
     if stream.replace == "ranges" and stream.ranges:
         con.executemany("INSERT INTO merge_ranges VALUES (?, ?)", [list(r) for r in stream.ranges])
@@ -112,27 +120,35 @@ def _merge_lines(con, table, date_col, columns, stream: StagedStream, entity_id,
     }
     params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
     statements = list(sqlfiles.statements("merge", "keyed_lines.sql"))
-    diff, delete, insert = (st.format(**fmt) for st in statements)
+    in_scope, diff, delete, insert = (st.format(**fmt) for st in statements)
     counts = dict.fromkeys(("insert", "update", "delete"), 0)
     # Table names come from LINE_TABLES, never from input.
     stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
     if stored == 0:
         # The entity's first lines: nothing to compare with, every staged row is new.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE merge_diff (line_key VARCHAR, action VARCHAR, old_date DATE, new_date DATE)"
+            "CREATE OR REPLACE TEMP TABLE merge_diff "
+            "(line_key VARCHAR, action VARCHAR, old_date DATE, new_date DATE, rid BIGINT)"
         )
         counts["insert"] = stream.rows
     else:
+        sqlfiles.execute(con, in_scope, params)
         sqlfiles.execute(con, diff, params)
         for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
             counts[action] = n
+    delta = table == "transactions" and stored > 0
+    if delta:
+        capture_old, capture_new = sqlfiles.statements("merge", "ledger_delta.sql")
+        sqlfiles.execute(con, capture_old, params)
     if counts["update"] or counts["delete"]:
         sqlfiles.execute(con, delete, params)
     if counts["insert"] or counts["update"]:
         # Every staged row is new (a first import): insert without probing merge_diff per row.
         all_new = counts["insert"] == stream.rows
         sqlfiles.execute(con, insert, {**params, "all_new": all_new})
-    return counts
+    if delta:
+        sqlfiles.execute(con, capture_new, params)
+    return counts, stored == 0
 
 
 def _touched_months(con) -> set[date]:
@@ -146,5 +162,7 @@ def _touched_months(con) -> set[date]:
 
 
 def changes_for(entity_id: int, result: MergeResult) -> list[Change]:
-    """The regeneration work a merge implies: the months whose lines changed (None: all)."""
-    return [Change(entity_id, None if result.months is None else set(result.months))]
+    """The regeneration work a merge implies: the months whose lines changed (None: all), and
+    whether the changed lines are at hand (temp table ledger_delta) to update rows from."""
+    months = None if result.months is None else set(result.months)
+    return [Change(entity_id, months, ledger_delta=result.ledger_delta)]

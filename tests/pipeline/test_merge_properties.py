@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from connectors.base import Extraction, StreamData, frame_from_rows
 from pipeline import db, entities
 from pipeline.merge import changes_for, merge
-from pipeline.regenerate import regenerate
+from pipeline.regenerate import rebuild_ledger_rows, regenerate
 from pipeline.staging import stage
 from pipeline.validate import validate
 
@@ -66,7 +66,14 @@ def run(data, entity_id: int, mode: str, rows: dict, extra: list):
     frame = frame_from_rows(
         "transactions",
         [
-            {"line_key": k, "journal": "J", "entry": k, **v, "amount": Decimal(v["amount"])}
+            # Keys share entries (K0, K4, K8 are one entry) so entries gain, lose and change lines.
+            {
+                "line_key": k,
+                "journal": "J",
+                "entry": f"E{int(k[1:]) % 4}",
+                **v,
+                "amount": Decimal(v["amount"]),
+            }
             for k, v in rows.items()
         ],
     )
@@ -126,5 +133,30 @@ def test_stored_lines_follow_the_model_and_a_repeat_changes_nothing(tmp_path_fac
                 v["amount"]
             )
         assert tb == {a: s for a, s in expected_tb.items() if s != 0}
+        assert_ledger_rows_match_a_rebuild(data, entity_id)
         again = run(data, entity_id, mode, rows, extra)
         assert again.change == (0, 0, 0)
+
+
+def ledger_rows(con, entity_id: int) -> tuple[list, list]:
+    tb = con.execute(
+        """SELECT fiscal_year, month, account_code, kind, debit, credit, net, lines FROM rpt_trial_balance
+           WHERE entity_id = ? ORDER BY ALL""",
+        [entity_id],
+    ).fetchall()
+    unbalanced = con.execute(
+        "SELECT month, journal, entry, amount, lines FROM rpt_unbalanced_entries WHERE entity_id = ? ORDER BY ALL",
+        [entity_id],
+    ).fetchall()
+    return tb, unbalanced
+
+
+def assert_ledger_rows_match_a_rebuild(data, entity_id: int) -> None:
+    """Rows a run updated from its changed lines equal rows rebuilt from every line."""
+    with db.connect(data) as con:
+        updated = ledger_rows(con, entity_id)
+        con.execute("BEGIN")
+        rebuild_ledger_rows(con, [entity_id])
+        rebuilt = ledger_rows(con, entity_id)
+        con.execute("ROLLBACK")
+    assert updated == rebuilt

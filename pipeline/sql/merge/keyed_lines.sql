@@ -1,20 +1,29 @@
 -- Merge staged lines into {table} for one entity, on line_key.
--- Each side is reduced to (line_key, hash of the compared columns, date) before the join, so a
--- five-million-line merge compares two narrow tables instead of two wide ones. New keys are
--- inserted, changed rows replaced, identical rows left alone (a second run with no change
--- writes nothing), and stored keys missing from the staged set are deleted when they fall
--- inside the replace scope ('all': the entity; 'ranges': dates in merge_ranges) or are listed
--- as deleted. merge_diff keeps only the keys that change.
+-- The stored rows in scope are listed first by key alone (merge_stored: row id, key, date):
+-- every row of the entity when the staged set replaces 'all' or date 'ranges', only the staged
+-- and deleted keys for upserts ('none'). Only stored rows whose key is staged again are read
+-- whole, to compare a hash of their columns with the staged row's; reading the wide columns of
+-- a few rows by row id lets DuckDB skip the row groups around them, where hashing every row of
+-- a five-million-line entity would read them all. New keys are inserted, changed rows replaced,
+-- identical rows left alone (a second run with no change writes nothing), and stored keys
+-- missing from the staged set are deleted when they fall inside the replace scope ('all': the
+-- entity; 'ranges': dates in merge_ranges) or are listed as deleted. merge_diff keeps only the
+-- keys that change, with the stored row's id (rid) for the delete.
+CREATE OR REPLACE TEMP TABLE merge_stored AS
+SELECT rowid AS rid, line_key, {date_col} AS d
+FROM {table}
+WHERE entity_id = $entity_id
+  AND ($replace <> 'none'
+       OR line_key IN (SELECT line_key FROM read_parquet($staged)
+                       UNION ALL SELECT line_key FROM merge_deleted));
+
 CREATE OR REPLACE TEMP TABLE merge_diff AS
 WITH staged AS (
     SELECT line_key, hash({compared}) AS h, {date_col} AS d FROM read_parquet($staged)
 ),
-stored AS (
-    SELECT line_key, hash({compared}) AS h, {date_col} AS d FROM {table}
-    WHERE entity_id = $entity_id
-      AND ($replace <> 'none'
-           OR line_key IN (SELECT line_key FROM staged)
-           OR line_key IN (SELECT line_key FROM merge_deleted))
+again AS (
+    SELECT rowid AS rid, hash({compared}) AS h FROM {table}
+    WHERE rowid IN (SELECT k.rid FROM merge_stored k SEMI JOIN staged s ON s.line_key = k.line_key)
 ),
 joined AS (
     SELECT
@@ -22,13 +31,15 @@ joined AS (
         CASE
             WHEN t.line_key IS NULL THEN 'insert'
             WHEN s.line_key IS NULL THEN 'delete'
-            WHEN s.h <> t.h THEN 'update'
+            WHEN s.h IS DISTINCT FROM a.h THEN 'update'
             ELSE 'same'
         END AS action,
         t.d AS old_date,
-        s.d AS new_date
+        s.d AS new_date,
+        t.rid
     FROM staged s
-    FULL OUTER JOIN stored t ON s.line_key = t.line_key
+    FULL OUTER JOIN merge_stored t ON s.line_key = t.line_key
+    LEFT JOIN again a ON a.rid = t.rid
     WHERE s.line_key IS NOT NULL
        OR $replace = 'all'
        OR ($replace = 'ranges' AND EXISTS (
@@ -38,8 +49,7 @@ joined AS (
 SELECT * FROM joined WHERE action <> 'same';
 
 DELETE FROM {table}
-WHERE entity_id = $entity_id
-  AND line_key IN (SELECT line_key FROM merge_diff WHERE action IN ('update', 'delete'));
+WHERE rowid IN (SELECT rid FROM merge_diff WHERE action IN ('update', 'delete'));
 
 INSERT INTO {table} (entity_id, {cols}, run_id)
 SELECT $entity_id, {cols}, $run_id

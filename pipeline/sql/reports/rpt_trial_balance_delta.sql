@@ -1,0 +1,37 @@
+-- Movements of one entity's trial balance updated from the lines a run changed (ledger_delta:
+-- old lines with sign -1, new lines with sign +1) instead of re-aggregating every line: each
+-- touched (fiscal year, month, account) row is replaced by its old figures plus the change, and
+-- dropped when no line is left on it. Opening balances are rebuilt whole (they are few).
+CREATE OR REPLACE TEMP TABLE tb_delta AS
+SELECT d.entity_id, d.fiscal_year, d.month, d.account_code,
+       coalesce(r.debit, 0) + sum(d.sign * greatest(d.amount, 0)) AS debit,
+       coalesce(r.credit, 0) + sum(d.sign * greatest(-d.amount, 0)) AS credit,
+       coalesce(r.net, 0) + sum(d.sign * d.amount) AS net,
+       coalesce(r.lines, 0) + sum(d.sign) AS lines
+FROM ledger_delta d
+LEFT JOIN rpt_trial_balance r
+       ON r.entity_id = d.entity_id AND r.fiscal_year IS NOT DISTINCT FROM d.fiscal_year AND r.month = d.month
+      AND r.account_code = d.account_code AND r.kind = 'movement'
+WHERE d.entity_id = $entity_id
+GROUP BY d.entity_id, d.fiscal_year, d.month, d.account_code, r.debit, r.credit, r.net, r.lines;
+
+DELETE FROM rpt_trial_balance r
+WHERE r.entity_id = $entity_id
+  AND (r.kind = 'opening'
+       OR (r.kind = 'movement'
+           AND EXISTS (SELECT 1 FROM tb_delta d
+                       WHERE d.fiscal_year IS NOT DISTINCT FROM r.fiscal_year AND d.month = r.month
+                         AND d.account_code = r.account_code)));
+
+INSERT INTO rpt_trial_balance
+SELECT entity_id, fiscal_year, month, account_code, 'movement', debit, credit, net, lines
+FROM tb_delta
+WHERE lines <> 0;
+
+INSERT INTO rpt_trial_balance
+SELECT entity_id, fiscal_year, date_trunc('month', balance_date)::DATE, account_code, 'opening',
+       sum(greatest(amount, 0))::DECIMAL(18,2), sum(greatest(-amount, 0))::DECIMAL(18,2),
+       sum(amount)::DECIMAL(18,2), count(*)
+FROM opening_balances
+WHERE entity_id = $entity_id
+GROUP BY ALL;
