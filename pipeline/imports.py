@@ -383,10 +383,15 @@ def _update_entity_facts(con, ent: dict, extraction: Extraction) -> None:
 
 
 def _store_problems(con, run_id: int, entity_id: int, problems: list[Problem]) -> None:
-    if problems:
-        con.executemany(
-            "INSERT INTO problems (run_id, entity_id, kind, severity, message, location) VALUES (?, ?, ?, ?, ?, ?)",
-            [[run_id, entity_id, p.kind, p.severity, p.message, p.where] for p in problems],
+    # A few multi-row INSERTs: executemany costs a round trip per problem (a run may list 200).
+    # Only placeholders are joined into the statement; every value is a parameter.
+    rows = [[run_id, entity_id, p.kind, p.severity, p.message, p.where] for p in problems]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+        con.execute(
+            f"INSERT INTO problems (run_id, entity_id, kind, severity, message, location) VALUES {placeholders}",  # noqa: S608
+            [value for row in chunk for value in row],
         )
 
 

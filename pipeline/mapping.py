@@ -127,8 +127,11 @@ def regenerate_statements(
             ]
         if not ent_list or not struct_list:
             continue
-        con.execute("CREATE OR REPLACE TEMP TABLE regen_entities (entity_id INTEGER)")
-        con.executemany("INSERT INTO regen_entities VALUES (?)", [[e] for e in ent_list])
+        # one statement, not a row per entity: 100 single-row inserts cost more than the rest
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE regen_entities AS SELECT unnest($ids::INTEGER[]) AS entity_id",
+            {"ids": ent_list},
+        )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE regen_ranges (entity_id INTEGER, account_from VARCHAR, account_to VARCHAR)"
         )
@@ -136,42 +139,50 @@ def regenerate_statements(
             con.executemany("INSERT INTO regen_ranges VALUES (?, ?, ?)", [list(r) for r in set(ranges)])
         mode = "rules" if ranges is not None else "data" if data_only else "full"
         for sid in struct_list:
-            _regenerate_structure(con, structure_by_id(con, sid), mode=mode)
+            _regenerate_structure(con, structure_by_id(con, sid), mode=mode, entity_ids=ent_list)
 
 
-def _regenerate_structure(con: duckdb.DuckDBPyConnection, structure: Structure, *, mode: str) -> None:
+def _regenerate_structure(
+    con: duckdb.DuckDBPyConnection, structure: Structure, *, mode: str, entity_ids: list[int]
+) -> None:
+    """Regenerate one structure for the entities in regen_entities (entity_ids, sorted)."""
     full = mode != "rules"  # every row of the entities is rebuilt
     params = {
         "structure_id": structure.id,
         "mode": mode,
         "full": full,
+        "all_accounts": mode == "full",  # regen_accounts is every account of the entities
         "pnl_unmapped": structure.reserved("pnl", "unmapped").code,
         "bs_unmapped": structure.reserved("bs", "unmapped").code,
         "pnl_excluded": structure.reserved("pnl", "excluded").code,
         "bs_excluded": structure.reserved("bs", "excluded").code,
     }
-    run_file(con, "mapping", "regen_accounts.sql", params=params)
-    run_file(con, "mapping", "map_accounts.sql", params=params)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE axis_before AS
-           SELECT DISTINCT x.entity_id, x.line_code FROM map_axis_lines x
-           JOIN regen_accounts g ON g.entity_id = x.entity_id AND g.account_code = x.account_code
-           WHERE x.structure_id = ?""",
-        [structure.id],
-    )
-    con.execute(
-        """DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND EXISTS
-           (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code)""",
-        [structure.id],
-    )
-    has_axis = con.execute(
-        """SELECT count(*) FROM map_accounts m
-           JOIN regen_accounts g ON g.entity_id = m.entity_id AND g.account_code = m.account_code
-           WHERE m.structure_id = ? AND m.has_axis""",
-        [structure.id],
-    ).fetchone()[0]
-    if has_axis:  # skip scanning the ledger lines when no cost-centre/project rule applies
+    in_entities = _entity_test(entity_ids)
+    entities_fmt = {"entities": in_entities}
+    run_file(con, "mapping", "regen_accounts.sql", params=params, fmt=entities_fmt)
+    if not full:
+        run_file(con, "mapping", "map_before.sql", params=params)
+    run_file(con, "mapping", "map_accounts.sql", params=params, fmt=entities_fmt)
+    if mode == "full":
+        con.execute(
+            f"DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND x.entity_id {in_entities}",  # noqa: S608
+            [structure.id],
+        )
+    else:
+        con.execute(
+            """DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND EXISTS
+               (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code)""",
+            [structure.id],
+        )
+    # skip scanning the ledger lines when no cost-centre/project rule applies
+    params["axis_split"] = _axis_split(con, structure.id)
+    if params["axis_split"]:
+        run_file(con, "mapping", "map_axis_rules.sql", params=params)
         run_file(con, "mapping", "map_axis_lines.sql", params=params)
+    params["unit_conflicts"] = bool(
+        con.execute("SELECT count(*) FROM map_top WHERE targets > 1").fetchone()[0]
+    )
+    run_file(con, "mapping", "map_conflicts.sql", params=params, fmt=entities_fmt)
     if full:  # every row is rebuilt: no need to work out which lines moved
         con.execute("CREATE OR REPLACE TEMP TABLE regen_lines (entity_id INTEGER, line_code VARCHAR)")
     else:
@@ -199,16 +210,17 @@ def _regenerate_structure(con: duckdb.DuckDBPyConnection, structure: Structure, 
             "SELECT count(*) FROM regen_lines WHERE line_code = ?", [params["bs_unmapped"]]
         ).fetchone()[0]:
             tb_scope = f"({tb_scope} OR m.account_code IS NULL)"  # ledger accounts missing from the chart
-    run_file(con, "reports", "rpt_statement_month.sql", params=params, fmt={"tb_scope": tb_scope})
+    run_file(
+        con, "reports", "rpt_statement_month.sql", params=params, fmt={"tb_scope": tb_scope, **entities_fmt}
+    )
     split = con.execute(
-        "SELECT count(*) FROM map_axis_lines WHERE structure_id = ? "
-        "AND entity_id IN (SELECT entity_id FROM regen_entities)",
+        f"SELECT count(*) FROM map_axis_lines WHERE structure_id = ? AND entity_id {in_entities}",  # noqa: S608
         [structure.id],
     ).fetchone()[0]
     if split:  # accounts split by cost centre or project: move their groups off the default line
         run_file(con, "reports", "rpt_statement_month_axis.sql", params=params, fmt={"scope": scope})
     con.execute(
-        "DELETE FROM map_state WHERE structure_id = ? AND entity_id IN (SELECT entity_id FROM regen_entities)",
+        f"DELETE FROM map_state WHERE structure_id = ? AND entity_id {in_entities}",  # noqa: S608
         [structure.id],
     )
     con.execute(
@@ -217,6 +229,33 @@ def _regenerate_structure(con: duckdb.DuckDBPyConnection, structure: Structure, 
                                    AND r.status IN ('running', 'succeeded'))
            FROM regen_entities e""",
         [structure.id],
+    )
+
+
+def _entity_test(entity_ids: list[int]) -> str:
+    """SQL testing an entity id against regen_entities (sorted ids): a range when they are
+    consecutive, which DuckDB applies while scanning instead of joining every row to the list."""
+    first, last = int(entity_ids[0]), int(entity_ids[-1])
+    if last - first + 1 == len(entity_ids):
+        return f"BETWEEN {first} AND {last}"
+    return "IN (SELECT entity_id FROM regen_entities)"
+
+
+def _axis_split(con: duckdb.DuckDBPyConnection, structure_id: int) -> bool:
+    """Whether a re-resolved account has lines a cost-centre or project rule may take elsewhere.
+
+    The candidates (a few rows per account code) answer no at once in the usual case, without
+    looking through map_accounts (a row per entity and account).
+    """
+    if not con.execute("SELECT count(*) FROM map_candidates WHERE axis IS NOT NULL").fetchone()[0]:
+        return False
+    return bool(
+        con.execute(
+            """SELECT count(*) FROM map_accounts m
+               JOIN regen_accounts g ON g.entity_id = m.entity_id AND g.account_code = m.account_code
+               WHERE m.structure_id = ? AND m.has_axis""",
+            [structure_id],
+        ).fetchone()[0]
     )
 
 

@@ -226,6 +226,30 @@ def test_group_sums_entities_and_flags_foreign_currency(small):
     assert "Acme US (USD) not included" in currency.message
 
 
+def test_entries_off_by_amounts_that_cancel_out_are_each_listed(data):
+    # The ledger as a whole balances (+25.00 and -25.00), yet two entries do not: both are
+    # reported, with the entity's balanced entries left alone.
+    write_ledger(
+        data,
+        "Offsetting",
+        entries={
+            "E1": ("2024-03-01", [("1000", "100.00"), ("8000", "-75.00")]),
+            "E2": ("2024-03-02", [("1000", "50.00"), ("8000", "-75.00")]),
+            "E3": ("2024-04-01", [("1000", "10.00"), ("8000", "-10.00")]),
+        },
+        openings=[],
+    )
+    with db.connect(data) as con:
+        listed = con.execute(
+            "SELECT entry, amount, lines FROM rpt_unbalanced_entries ORDER BY entry"
+        ).fetchall()
+        st = reports.statement(con, "bs", entity="Offsetting", from_month="2024-03", to_month="2024-04")
+    assert [(e, str(a), n) for e, a, n in listed] == [("E1", "25.00", 2), ("E2", "-25.00", 2)]
+    failed = {v.name: v.message for v in st.validations if not v.ok}
+    assert failed["unbalanced_entries"] == "Offsetting 2024-03: 2 entries do not balance"
+    assert "trial_balance" not in failed
+
+
 def test_unbalanced_entry_fails_the_validations(data):
     write_ledger(
         data, "Broken", entries={"E1": ("2024-03-01", [("1000", "100.00"), ("8000", "-90.00")])}, openings=[]
