@@ -166,7 +166,8 @@ def test_never_more_than_eight_calls_at_once(clock):
         finally:
             client.close()
         assert len(pages) == 20
-        assert sb.server.peak_in_flight == 8
+        # Never above AFAS's eight; well above one (the exact peak depends on how fast threads start).
+        assert 4 <= sb.server.peak_in_flight <= 8
         # The sandbox enforces AFAS's limit: a client that ignores it gets errors.
         header = {"Authorization": token_header(TOKEN)}
         with httpx.Client(base_url=sb.url, headers=header) as raw, ThreadPoolExecutor(12) as pool:
