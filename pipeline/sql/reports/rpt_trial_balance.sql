@@ -6,13 +6,17 @@
 DELETE FROM rpt_trial_balance
 WHERE entity_id IN (SELECT entity_id FROM ledger_entities);
 
+-- Credits are debits minus the net (both exact decimals): two sums over millions of lines, not three.
 INSERT INTO rpt_trial_balance
-SELECT entity_id, fiscal_year, date_trunc('month', tx_date)::DATE AS month, account_code, 'movement',
-       sum(greatest(amount, 0))::DECIMAL(18,2), sum(greatest(-amount, 0))::DECIMAL(18,2),
-       sum(amount)::DECIMAL(18,2), count(*)
-FROM transactions
-WHERE entity_id IN (SELECT entity_id FROM ledger_entities)
-GROUP BY ALL;
+SELECT entity_id, fiscal_year, month, account_code, 'movement', debit::DECIMAL(18,2),
+       (debit - net)::DECIMAL(18,2), net::DECIMAL(18,2), lines
+FROM (
+    SELECT entity_id, fiscal_year, date_trunc('month', tx_date)::DATE AS month, account_code,
+           coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS debit, sum(amount) AS net, count(*) AS lines
+    FROM transactions
+    WHERE entity_id IN (SELECT entity_id FROM ledger_entities)
+    GROUP BY ALL
+);
 
 INSERT INTO rpt_trial_balance
 SELECT entity_id, fiscal_year, date_trunc('month', balance_date)::DATE, account_code, 'opening',
