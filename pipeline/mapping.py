@@ -162,6 +162,8 @@ def _regenerate_structure(
     run_file(con, "mapping", "regen_accounts.sql", params=params, fmt=entities_fmt)
     if not full:
         run_file(con, "mapping", "map_before.sql", params=params)
+    for table in ("map_accounts", "map_axis_rules", "map_conflicts"):
+        run_file(con, "mapping", "drop_regenerated.sql", params=params, fmt={"table": table, **entities_fmt})
     run_file(con, "mapping", "map_accounts.sql", params=params, fmt=entities_fmt)
     if mode == "full":
         con.execute(

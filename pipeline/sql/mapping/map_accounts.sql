@@ -11,24 +11,7 @@
 -- once more per (entity, code) only where an entity-specific rule reaches that account (a unit
 -- with the entity's id, whose candidates are the code's all-entities rules plus the entity's
 -- own). 100 entities sharing a 500-account chart are resolved as 500 units, not 50,000 rows.
--- When regen_accounts holds every account of the entities in regen_entities (all_accounts: a
--- full rebuild), old rows are dropped by entity instead of account by account; the entities
--- placeholder is a range test when their ids are consecutive. Each DELETE runs in one mode only.
-DELETE FROM map_accounts x
-WHERE $all_accounts AND x.structure_id = $structure_id
-  AND x.entity_id {entities};
-
-DELETE FROM map_accounts x
-WHERE NOT $all_accounts AND x.structure_id = $structure_id
-  AND EXISTS (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code);
-
-DELETE FROM map_axis_rules x
-WHERE $all_accounts AND x.structure_id = $structure_id
-  AND x.entity_id {entities};
-
-DELETE FROM map_axis_rules x
-WHERE NOT $all_accounts AND x.structure_id = $structure_id
-  AND EXISTS (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code);
+-- The rows it replaces were dropped before (drop_regenerated.sql).
 
 -- The rules reaching each distinct code. One-account rules join on the code; ranges compare
 -- numerically when the codes are digits (so 4000-4999 does not take 40000) and as text

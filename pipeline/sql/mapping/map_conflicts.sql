@@ -1,13 +1,6 @@
 -- Rules that tie for a re-resolved account (or for an account's lines with a cost centre or
 -- project) and point at different lines, with the amounts they leave on the Unmapped line.
--- Each DELETE runs in one mode only, like those of map_accounts.sql.
-DELETE FROM map_conflicts x
-WHERE $all_accounts AND x.structure_id = $structure_id AND x.entity_id {entities};
-
-DELETE FROM map_conflicts x
-WHERE NOT $all_accounts AND x.structure_id = $structure_id
-  AND EXISTS (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code);
-
+-- The rows it replaces were dropped before (drop_regenerated.sql).
 -- Conflicts are found per unit of map_accounts.sql (a code, or an entity's own account) and
 -- listed per account, with the account's movements. Each part runs only when the caller found
 -- something for it (unit_conflicts: a unit's top rules disagree; axis_split: cost-centre or
