@@ -374,6 +374,7 @@ class SandboxAuthority:
         expires_in_text: bool = False,
         latency: float = 0.0,
         redirect_extra: Mapping[str, str] | None = None,
+        token_type: str = "Bearer",
     ):
         self.client_id, self.client_secret = client_id, client_secret
         self.clock = clock or SystemClock()
@@ -386,6 +387,7 @@ class SandboxAuthority:
         self.expires_in_text = expires_in_text
         self.latency = latency  # real seconds a token call takes (overlapping refreshes in tests)
         self.redirect_extra = dict(redirect_extra or {})
+        self.token_type = token_type  # as the vendor spells it (Exact: "bearer")
         self.access_tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, float | None] = {}
         self.codes: dict[str, tuple[float, str, str | None]] = {}
@@ -517,7 +519,7 @@ class SandboxAuthority:
     def _answer(self, access: str, refresh: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "access_token": access,
-            "token_type": "Bearer",
+            "token_type": self.token_type,
             "expires_in": str(self.access_lifetime) if self.expires_in_text else self.access_lifetime,
         }
         if refresh is not None:

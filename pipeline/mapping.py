@@ -459,21 +459,7 @@ def list_rules(con: duckdb.DuckDBPyConnection, structure: Structure) -> list[Rul
             [structure.id],
         )
     )
-    return [
-        Rule(
-            r["account_from"],
-            r["account_to"],
-            r["line_code"],
-            r["exclude"],
-            r["entity_name"],
-            r["axis"],
-            r["axis_value"],
-            r["priority"],
-            r["note"],
-            r["id"],
-        )
-        for r in rows
-    ]
+    return [_rule_of_row(r) for r in rows]
 
 
 def _check_rule(con, structure: Structure, rule: Rule) -> int | None:

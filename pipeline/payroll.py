@@ -126,16 +126,7 @@ def payroll_entities(
 ) -> list[dict]:
     """The payroll entities the user may see, with company, GL entity and unmapped components."""
     with db.connect(data) as con:
-        org = _organisation(con, user, organisation_id)
-        _can_see(con, user, organisation_id=org)
-        visible = set(access.visible_entity_ids(con, user, org))
-        found = query_file(
-            con,
-            "payroll",
-            "payroll_entities.sql",
-            params={"organisation_id": org, "payroll_connectors": payroll_connectors()},
-        )
-        return [r for r in _rows(found) if r["id"] in visible]
+        return _visible_payroll_entities(con, user, organisation_id)[1]
 
 
 def gl_entities(data: str | os.PathLike | None, user: User, organisation_id: int | None = None) -> list[dict]:
@@ -445,9 +436,8 @@ def save_mapping(
 # ---------------------------------------------------------------- the overview
 
 
-def _scope(
-    con, user: User, organisation_id: int | None, entity_ids: Iterable[int] | None
-) -> tuple[int, list[int]]:
+def _visible_payroll_entities(con, user: User, organisation_id: int | None) -> tuple[int, list[dict]]:
+    """The organisation (checked for the user) and its payroll entities the user may see."""
     org = _organisation(con, user, organisation_id)
     _can_see(con, user, organisation_id=org)
     visible = set(access.visible_entity_ids(con, user, org))
@@ -457,7 +447,14 @@ def _scope(
         "payroll_entities.sql",
         params={"organisation_id": org, "payroll_connectors": payroll_connectors()},
     )
-    payroll_ids = [r["id"] for r in _rows(found) if r["id"] in visible]
+    return org, [r for r in _rows(found) if r["id"] in visible]
+
+
+def _scope(
+    con, user: User, organisation_id: int | None, entity_ids: Iterable[int] | None
+) -> tuple[int, list[int]]:
+    org, rows = _visible_payroll_entities(con, user, organisation_id)
+    payroll_ids = [r["id"] for r in rows]
     if entity_ids is not None:
         wanted = {int(i) for i in entity_ids}
         for eid in wanted - set(payroll_ids):

@@ -179,6 +179,16 @@ def _freshness(con, structure: Structure, sc: Scope) -> None:
         )
 
 
+def _selection(con, entity, entities, organisation, structure, from_month, to_month):
+    """The entities asked for, the structure that applies to them (named, else their default) and
+    the month range (None, None when they have no ledger data)."""
+    sc = scope(con, entity=entity, entities=entities, organisation=organisation)
+    struct = resolve_structure(
+        con, structure, entity_id=sc.entities[0]["id"], organisation_id=sc.entities[0]["organisation_id"]
+    )
+    return (sc, struct, *_range(con, struct, sc.ids, from_month, to_month))
+
+
 def _range(con, structure: Structure, ids: list[int], from_month: str | None, to_month: str | None):
     start, end = parse_month(from_month), parse_month(to_month)
     if start is None or end is None:
@@ -333,11 +343,7 @@ def statement(
     """
     if statement not in STATEMENTS:
         raise ConfigError(f"Unknown statement {statement!r}; use pnl, bs or cf.")
-    sc = scope(con, entity=entity, entities=entities, organisation=organisation)
-    struct = resolve_structure(
-        con, structure, entity_id=sc.entities[0]["id"], organisation_id=sc.entities[0]["organisation_id"]
-    )
-    start, end = _range(con, struct, sc.ids, from_month, to_month)
+    sc, struct, start, end = _selection(con, entity, entities, organisation, structure, from_month, to_month)
     if start is None:
         return Statement(
             statement,
@@ -538,11 +544,7 @@ def kpis(
     Flow KPIs use the period; balance KPIs the period end; DSO/DPO use the days of the period.
     A KPI whose lines the structure lacks (no role) or whose divisor is zero is None.
     """
-    sc = scope(con, entity=entity, entities=entities, organisation=organisation)
-    struct = resolve_structure(
-        con, structure, entity_id=sc.entities[0]["id"], organisation_id=sc.entities[0]["organisation_id"]
-    )
-    start, end = _range(con, struct, sc.ids, from_month, to_month)
+    sc, struct, start, end = _selection(con, entity, entities, organisation, structure, from_month, to_month)
     if start is None:
         return KpiReport(
             sc.label,
@@ -588,11 +590,7 @@ def validations(
 ) -> list[Validation]:
     """Every check per entity and period: trial balance, mapping total, balance sheet, cash flow,
     unmapped amounts, unbalanced entries; plus the group checks (currency, fiscal year)."""
-    sc = scope(con, entity=entity, entities=entities, organisation=organisation)
-    struct = resolve_structure(
-        con, structure, entity_id=sc.entities[0]["id"], organisation_id=sc.entities[0]["organisation_id"]
-    )
-    start, end = _range(con, struct, sc.ids, from_month, to_month)
+    sc, struct, start, end = _selection(con, entity, entities, organisation, structure, from_month, to_month)
     if start is None:
         return [*sc.checks, Validation("data", False, "no ledger data for this selection yet")]
     cols = periods(start, end, by, sc.fy_start)

@@ -36,19 +36,18 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-import secrets
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from connectors.demo.generate import PROFILES, as_date, generate_entity
 from connectors.http import Clock, LocalServer, SandboxRequest, SandboxResponse, SystemClock
-from connectors.sandbox_kit import SandboxServer, evening, serve
+from connectors.oauth import SandboxAuthority
+from connectors.sandbox_kit import OAuthSandbox, evening, serve
 
 NAMESPACE = uuid.UUID("6f1c1b9e-5d0a-4c55-9a52-0d6f3c3e8a10")
 DEFAULT_DIVISIONS = {101: "demo-retail", 102: "demo-services", 103: "demo-inc"}
@@ -82,8 +81,11 @@ class _Division:
         self.units: list[dict[str, Any]] = []
 
 
-class ExactSandbox(SandboxServer):
+class ExactSandbox(OAuthSandbox):
     """Exact Online on 127.0.0.1: OAuth, rate limits and the demo ledger in three divisions."""
+
+    authorize_path = "/api/oauth2/auth"
+    token_path = "/api/oauth2/token"
 
     def __init__(
         self,
@@ -102,9 +104,19 @@ class ExactSandbox(SandboxServer):
         token_latency: float = 0.0,
         port: int = 0,
     ):
-        self.client_id, self.client_secret = client_id, client_secret
         self.seed = seed
         self.clock = clock or SystemClock()
+        # Exact's refresh tokens rotate with no grace; codes live 3 minutes; expires_in is text.
+        self.auth = SandboxAuthority(
+            client_id=client_id,
+            client_secret=client_secret,
+            clock=self.clock,
+            access_lifetime=access_lifetime,
+            code_lifetime=180,
+            expires_in_text=True,
+            latency=token_latency,
+            token_type="bearer",
+        )
         self.divisions = {
             code: _Division(code, demo, hid)
             for hid, (code, demo) in enumerate((divisions or DEFAULT_DIVISIONS).items(), 1)
@@ -112,18 +124,8 @@ class ExactSandbox(SandboxServer):
         self.current = current or next(iter(self.divisions))
         self.minutely_limit, self.daily_limit = minutely_limit, daily_limit
         self.page_size = page_size
-        self.access_lifetime = access_lifetime
-        self.token_latency = token_latency  # real seconds a token call takes (overlapping refreshes)
-        self.access_tokens: dict[str, float] = {}
-        self.refresh_tokens: set[str] = set()
-        self.codes: dict[str, tuple[float, str]] = {}
-        self.refresh_grants = 0
-        self.code_grants = 0
-        self.rejected_refreshes = 0
         self.api_calls: dict[int, int] = {}
         self.throttled = 0
-        self.unauthorized = 0
-        self._expire_in: int | None = None
         self._usage: dict[tuple, int] = {}
         self._storm = 0
         self._lock = threading.RLock()
@@ -143,16 +145,6 @@ class ExactSandbox(SandboxServer):
         evening(self.clock, day)
         return self._load(day, initial=False)
 
-    def issue_tokens(self) -> dict[str, Any]:
-        """A token pair as if the user had just signed in (skips the browser step)."""
-        with self._lock:
-            return self._issue()
-
-    def expire_access_tokens(self) -> None:
-        """End every access token now, as Exact does when it invalidates a session early."""
-        with self._lock:
-            self.access_tokens.clear()
-
     def replace_ledger(self, division: int, frames: dict[str, Any]) -> int:
         """Give a division another ledger (frames shaped like the demo generator's), as its
         starting state. Returns the number of transaction lines it now holds."""
@@ -162,17 +154,6 @@ class ExactSandbox(SandboxServer):
             div.lines, div.deleted = {}, []
             self._apply(div, new, initial=True)
         return len(new)
-
-    def expire_after(self, calls: int) -> None:
-        """End every access token after `calls` more API calls (an expiry in the middle of an import)."""
-        with self._lock:
-            self._expire_in = calls
-
-    def revoke(self) -> None:
-        """The user revoked the app: every token stops working."""
-        with self._lock:
-            self.access_tokens.clear()
-            self.refresh_tokens.clear()
 
     def storm(self, calls: int) -> None:
         """The next `calls` API calls answer 429 (another app used up the minute)."""
@@ -337,90 +318,13 @@ class ExactSandbox(SandboxServer):
             }
         return out
 
-    # -- OAuth
-
-    def _issue(self) -> dict[str, Any]:
-        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-        self.access_tokens[access] = self.clock.time() + self.access_lifetime
-        self.refresh_tokens.add(refresh)
-        return {
-            "access_token": access,
-            "token_type": "bearer",
-            "expires_in": str(self.access_lifetime),
-            "refresh_token": refresh,
-        }
-
-    def _authorize(self, request: SandboxRequest) -> SandboxResponse:
-        if request.arg("client_id") != self.client_id or request.arg("response_type") != "code":
-            return SandboxResponse(400, b"unknown client or response type", {"Content-Type": "text/plain"})
-        redirect = request.arg("redirect_uri") or ""
-        code = secrets.token_urlsafe(16)
-        with self._lock:
-            self.codes[code] = (self.clock.time() + 180, redirect)
-        query = {"code": code}
-        if request.arg("state") is not None:
-            query["state"] = request.arg("state") or ""
-        sep = "&" if urlsplit(redirect).query else "?"
-        return SandboxResponse(302, b"", {"Location": f"{redirect}{sep}{urlencode(query)}"})
-
-    def _token(self, request: SandboxRequest) -> SandboxResponse:
-        if self.token_latency:
-            time.sleep(self.token_latency)
-        form = request.form()
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
-            return SandboxResponse.json({"error": "invalid_client"}, 401)
-        with self._lock:
-            grant = form.get("grant_type")
-            if grant == "authorization_code":
-                issued = self.codes.pop(form.get("code", ""), None)
-                if (
-                    issued is None
-                    or issued[0] < self.clock.time()
-                    or issued[1] != form.get("redirect_uri", "")
-                ):
-                    return SandboxResponse.json(
-                        {"error": "invalid_grant", "error_description": "bad code"}, 400
-                    )
-                self.code_grants += 1
-                return SandboxResponse.json(self._issue())
-            if grant == "refresh_token":
-                token = form.get("refresh_token", "")
-                if token not in self.refresh_tokens:
-                    self.rejected_refreshes += 1
-                    return SandboxResponse.json(
-                        {
-                            "error": "invalid_grant",
-                            "error_description": "The refresh token is invalid or used.",
-                        },
-                        400,
-                    )
-                self.refresh_tokens.discard(token)
-                self.refresh_grants += 1
-                return SandboxResponse.json(self._issue())
-        return SandboxResponse.json({"error": "unsupported_grant_type"}, 400)
-
     # -- HTTP
 
-    def handle(self, request: SandboxRequest) -> SandboxResponse:
-        path = request.path.rstrip("/")
-        if path == "/api/oauth2/auth" and request.method == "GET":
-            return self._authorize(request)
-        if path == "/api/oauth2/token" and request.method == "POST":
-            return self._token(request)
+    def _api(self, request: SandboxRequest, path: str) -> SandboxResponse:
         if not path.startswith("/api/v1/"):
             return odata_error("Not found", 404)
-        auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
-        with self._lock:
-            if self._expire_in is not None:
-                self._expire_in -= 1
-                if self._expire_in < 0:
-                    self.access_tokens.clear()
-                    self._expire_in = None
-            expires = self.access_tokens.get(token)
-            if expires is None or expires <= self.clock.time():
-                self.unauthorized += 1
-                return odata_error("The access token is invalid or has expired.", 401)
+        if not self.auth.bearer(request):
+            return odata_error("The access token is invalid or has expired.", 401)
         parts = path.split("/")[3:]
         if parts[:2] == ["current", "Me"]:
             division, rest = self.current, ["current", "Me"]

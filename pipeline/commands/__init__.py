@@ -41,3 +41,13 @@ def print_table(header: Sequence[str], rows: Iterable[Sequence]) -> None:
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in text:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def read_secret(path: str | None) -> str | None:
+    """A secret from a file, or from standard input for '-', so it never sits in the shell history."""
+    if not path:
+        return None
+    if path == "-":
+        return sys.stdin.read().strip()
+    with open(path, encoding="utf-8") as fh:
+        return fh.read().strip()

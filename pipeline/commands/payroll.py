@@ -13,20 +13,11 @@ from pathlib import Path
 
 from pipeline import db, entities, payroll, sources
 from pipeline.access import LOCAL_USER
-from pipeline.commands import print_csv, print_json, print_table
+from pipeline.commands import print_csv, print_json, print_table, read_secret
 from pipeline.errors import ConfigError
 
 USER = LOCAL_USER
 MAPPING_COLUMNS = ("component_code", "statement", "account_code", "sign", "hidden")
-
-
-def _secret(path: str | None) -> str | None:
-    if not path:
-        return None
-    if path == "-":
-        return sys.stdin.read().strip()
-    with open(path, encoding="utf-8") as fh:
-        return fh.read().strip()
 
 
 def register(sub) -> None:
@@ -112,8 +103,8 @@ def register(sub) -> None:
 def cmd_add_nmbrs(args) -> int:
     settings = {
         "client_id": args.client_id,
-        "client_secret": _secret(args.client_secret_file),
-        "subscription_key": _secret(args.subscription_key_file),
+        "client_secret": read_secret(args.client_secret_file),
+        "subscription_key": read_secret(args.subscription_key_file),
         "redirect_uri": args.redirect_uri,
         "base_url": args.base_url,
     }
@@ -137,7 +128,7 @@ def _print_check(args, result: dict) -> int:
 
 def cmd_connect_soap(args) -> int:
     sid = int(sources.find_source(args.data, args.source)["id"])
-    token = _secret(args.token_file)
+    token = read_secret(args.token_file)
     return _print_check(args, payroll.connect_soap(args.data, USER, sid, args.username, token or ""))
 
 

@@ -9,16 +9,7 @@ from __future__ import annotations
 import sys
 
 from pipeline import sources
-from pipeline.commands import print_json, print_table
-
-
-def _secret(path: str | None) -> str | None:
-    if not path:
-        return None
-    if path == "-":
-        return sys.stdin.read().strip()
-    with open(path, encoding="utf-8") as fh:
-        return fh.read().strip()
+from pipeline.commands import print_json, print_table, read_secret
 
 
 def register(sub) -> None:
@@ -150,10 +141,10 @@ def cmd_add(args) -> int:
         "environment": args.environment,
         "env_type": args.env_type,
         "token_name": args.token_name,
-        "token": _secret(args.token_file),
+        "token": read_secret(args.token_file),
         "region": args.region,
         "client_id": args.client_id,
-        "client_secret": _secret(args.client_secret_file),
+        "client_secret": read_secret(args.client_secret_file),
         "redirect_uri": args.redirect_uri,
         "base_url": args.base_url,
         "administrations": args.administrations,
@@ -245,7 +236,7 @@ def cmd_callback(args) -> int:
 
 def cmd_reconnect(args) -> int:
     source = sources.find_source(args.data, args.source)
-    settings = {"token": _secret(args.token_file), "client_secret": _secret(args.client_secret_file)}
+    settings = {"token": read_secret(args.token_file), "client_secret": read_secret(args.client_secret_file)}
     settings = {k: v for k, v in settings.items() if v}
     return _show(args, sources.update_credentials(args.data, source["id"], settings))
 

@@ -111,11 +111,11 @@ def test_a_used_up_daily_quota_ends_the_run_as_retriable(clock, connector):
 
 def test_a_token_ended_in_the_middle_of_an_import_is_refreshed_once(sandbox, store, connector):
     clean = stream(connector.extract(request(sandbox, store, "101")), "transactions").rows
-    sandbox.expire_after(4)
+    sandbox.auth.expire_after(4)
     extraction = connector.extract(request(sandbox, store, "101"))
-    assert sandbox.unauthorized == 1
-    assert sandbox.refresh_grants == 1
-    assert store.load()["refresh_token"] in sandbox.refresh_tokens  # the rotated token was stored
+    assert sandbox.auth.unauthorized == 1
+    assert sandbox.auth.refresh_grants == 1
+    assert store.load()["refresh_token"] in sandbox.auth.refresh_tokens  # the rotated token was stored
     assert stream(extraction, "transactions").rows.sort("line_key").equals(clean.sort("line_key"))
     assert extraction.stats["token_refreshes"] == 1
 
@@ -124,32 +124,32 @@ def test_tokens_are_refreshed_ahead_of_expiry_while_the_run_waits(clock, connect
     with ExactSandbox(as_of=AS_OF, clock=clock, page_size=40, access_lifetime=90) as sb:
         store = signed_in(sb, clock)
         extraction = connector.extract(request(sb, store, "101"))
-        assert sb.unauthorized == 0  # never used an expired token
-        assert sb.refresh_grants >= 1
+        assert sb.auth.unauthorized == 0  # never used an expired token
+        assert sb.auth.refresh_grants >= 1
     assert extraction.stats["refresh_token_days_left"] == pytest.approx(30, abs=0.1)
 
 
 def test_a_revoked_refresh_token_means_reconnect_and_no_retry_loop(sandbox, store, connector, clock):
     store.save({**store.load(), "expires_at": clock.time() - 1})
-    sandbox.revoke()
+    sandbox.auth.revoke()
     with pytest.raises(AuthError) as err:
         connector.extract(request(sandbox, store, "101"))
     assert err.value.user_message().startswith("Reconnect required: Exact Online")
     assert store.load()[RECONNECT_KEY]
     assert store.load()["refresh_token"] is None
-    attempts = (sandbox.rejected_refreshes, dict(sandbox.api_calls))
+    attempts = (sandbox.auth.rejected_refreshes, dict(sandbox.api_calls))
     with pytest.raises(AuthError):
         connector.extract(request(sandbox, store, "101"))
-    assert (sandbox.rejected_refreshes, dict(sandbox.api_calls)) == attempts  # nobody was called again
+    assert (sandbox.auth.rejected_refreshes, dict(sandbox.api_calls)) == attempts  # nobody was called again
 
 
 def test_a_permanent_401_fails_fast_with_the_reconnect_message(sandbox, store, connector):
-    sandbox.access_lifetime = 0  # every token Exact hands out is refused
-    sandbox.expire_access_tokens()
+    sandbox.auth.access_lifetime = 0  # every token Exact hands out is refused
+    sandbox.auth.expire_access_tokens()
     with pytest.raises(AuthError) as err:
         connector.extract(request(sandbox, store, "101"))
     assert "Reconnect the source" in err.value.user_message()
-    assert sandbox.unauthorized == 2  # the first answer, and once more after a fresh token
+    assert sandbox.auth.unauthorized == 2  # the first answer, and once more after a fresh token
 
 
 def test_connector_is_registered_as_an_oauth_source():

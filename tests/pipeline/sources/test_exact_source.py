@@ -39,10 +39,10 @@ def test_signing_in_stores_the_tokens_encrypted_and_asks_for_divisions(data, exa
     callback = sign_in(data, source["id"])
     assert callback.startswith(REDIRECT + "?code=")
     after = sources.complete_oauth_url(data, callback)
-    assert after["status"] == "attention" and exact.code_grants == 1
+    assert after["status"] == "attention" and exact.auth.code_grants == 1
     store = sources.SourceCredentialStore(data, source["id"])
     creds = store.load()
-    assert creds["refresh_token"] in exact.refresh_tokens
+    assert creds["refresh_token"] in exact.auth.refresh_tokens
     with db.connect(data) as con:
         blob = con.execute("SELECT credentials FROM sources WHERE id = ?", [source["id"]]).fetchone()[0]
     assert creds["refresh_token"].encode() not in bytes(blob)
@@ -82,12 +82,12 @@ def test_a_revoked_authorisation_marks_the_source_reconnect_required(data, exact
     source = connected(data, exact)
     store = sources.SourceCredentialStore(data, source["id"])
     store.save({**store.load(), "expires_at": 0})  # the access token has run out
-    exact.revoke()
+    exact.auth.revoke()
     first = imports.sync_entity(data, entity_id(data, "Demo Retail BV"))
     assert (first.status, first.error_kind) == ("failed", "auth")
     assert first.error_message.startswith("Reconnect required: Exact Online")
     after = sources.get_source(data, source["id"])
     assert after["status"] == "failed" and after["status_message"].startswith("Reconnect required")
     second = imports.sync_entity(data, entity_id(data, "Demo Retail BV"))
-    assert second.status == "failed" and exact.rejected_refreshes == 1  # no new call to Exact
+    assert second.status == "failed" and exact.auth.rejected_refreshes == 1  # no new call to Exact
     assert second.error_message.startswith("Reconnect required")

@@ -68,10 +68,10 @@ def test_a_rotated_token_survives_a_kill_between_saving_and_using_it(data, tmp_p
         process = start(data, source_id, config, go, env={"LEDGERLINE_FAULT_POINT": "oauth_after_save"})
         process.wait(timeout=60)
         assert process.returncode == -signal.SIGKILL
-        assert exact.refresh_grants == 1
+        assert exact.auth.refresh_grants == 1
         after = sources.SourceCredentialStore(data, source_id).load()
         assert after["refresh_token"] != before["refresh_token"]
-        assert before["refresh_token"] not in exact.refresh_tokens  # the old one is gone for good
+        assert before["refresh_token"] not in exact.auth.refresh_tokens  # the old one is gone for good
         # The stored access token works, and the stored refresh token still refreshes.
         me = httpx.get(
             f"{exact.url}/api/v1/current/Me", headers={"Authorization": f"Bearer {after['access_token']}"}
@@ -84,7 +84,7 @@ def test_a_rotated_token_survives_a_kill_between_saving_and_using_it(data, tmp_p
             assert tokens.access_token() != after["access_token"]
         finally:
             tokens.close()
-        assert (exact.refresh_grants, exact.rejected_refreshes) == (2, 0)
+        assert (exact.auth.refresh_grants, exact.auth.rejected_refreshes) == (2, 0)
 
 
 def test_two_processes_needing_a_token_at_once_refresh_it_once(data, tmp_path):
@@ -100,5 +100,5 @@ def test_two_processes_needing_a_token_at_once_refresh_it_once(data, tmp_path):
         assert [p.returncode for p in (first, second)] == [0, 0], [r[1] for r in results]
         tokens = {out.strip() for out, _ in results}
         assert len(tokens) == 1  # both use the one new access token
-        assert (exact.refresh_grants, exact.rejected_refreshes) == (1, 0)
+        assert (exact.auth.refresh_grants, exact.auth.rejected_refreshes) == (1, 0)
         assert time.monotonic() - started < 30
