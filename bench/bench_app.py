@@ -30,9 +30,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 from bench.bench_reports import build_structure
+from bench.synthetic import ledger
 from pipeline import db, entities
 from pipeline import mapping as mapping_mod
 from pipeline.regenerate import rebuild_trial_balance, rebuild_unbalanced
@@ -66,38 +68,14 @@ def generate(data: Path, lines: int, n_entities: int, n_accounts: int) -> None:
                SELECT id, 'scheduled', 'succeeded', now() - INTERVAL 2 HOUR, now() - INTERVAL 2 HOUR, 0
                FROM entities"""
         )
-        half = n_accounts // 2
-        con.execute(
-            """INSERT INTO accounts (entity_id, code, name, account_type, first_seen_run, run_id)
-               SELECT e.id, CAST(CASE WHEN k < $half THEN 1000 + k ELSE 4000 + k - $half END AS VARCHAR),
-                      'Account ' || k, CASE WHEN k < $half THEN 'balance' ELSE 'pnl' END, 1, 1
-               FROM entities e, range($n) r(k)""",
-            {"half": half, "n": n_accounts},
-        )
-        con.execute("SELECT setseed(0.42)")
-        con.execute(
-            """INSERT INTO transactions (entity_id, line_key, journal, entry, line, tx_date, fiscal_year, period,
-                                         account_code, amount, currency, source_ref, run_id)
-               WITH e AS (
-                   SELECT i, (i % $entities) + $first_id AS entity_id,
-                          (DATE '2023-01-01' + CAST(floor(random() * $days) AS INTEGER)) AS d,
-                          CAST(floor(random() * $accounts) AS INTEGER) AS a1,
-                          CAST(floor(random() * $accounts) AS INTEGER) AS a2,
-                          CAST(floor(random() * 1000000) / 100 + 0.01 AS DECIMAL(18,2)) AS amount
-                   FROM range($entries) t(i))
-               SELECT entity_id, 'B|' || i || '|' || l, 'MEM', i::VARCHAR, l::VARCHAR, d, year(d), month(d),
-                      CAST(CASE WHEN k < $half THEN 1000 + k ELSE 4000 + k - $half END AS VARCHAR),
-                      CASE WHEN l = 1 THEN amount ELSE -amount END, 'EUR', 'bench', 1
-               FROM (SELECT *, CASE WHEN l = 1 THEN a1 ELSE a2 END AS k FROM e, (VALUES (1), (2)) v(l))
-               ORDER BY entity_id, d, i, l""",
-            {
-                "entities": n_entities,
-                "first_id": min(ids),
-                "days": 365 * 3,
-                "accounts": n_accounts,
-                "entries": lines // 2,
-                "half": half,
-            },
+        ledger(
+            con,
+            ids,
+            lines=lines,
+            accounts=n_accounts,
+            first_day=date(2023, 1, 1),
+            days=365 * 3,
+            cost_centres=False,
         )
     with db.transaction(data) as con:
         rebuild_trial_balance(con, ids)

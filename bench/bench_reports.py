@@ -26,10 +26,11 @@ import shutil
 import statistics
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import pipeline.mapping as mapping
-from bench.synthetic import statements
+from bench.synthetic import ledger, statements
 from pipeline import db, entities, reports
 from pipeline.regenerate import rebuild_trial_balance, rebuild_unbalanced
 from pipeline.structure import create_structure, structure_from_dict
@@ -79,40 +80,14 @@ def generate(data: Path, lines: int, n_entities: int, n_accounts: int) -> list[i
         con.execute(
             "INSERT INTO import_runs (entity_id, trigger, status) SELECT id, 'upload', 'succeeded' FROM entities"
         )
-        half = n_accounts // 2
-        con.execute(
-            """INSERT INTO accounts (entity_id, code, name, account_type, first_seen_run, run_id)
-               SELECT e.id, CAST(CASE WHEN k < $half THEN 1000 + k ELSE 4000 + k - $half END AS VARCHAR),
-                      'Account ' || k, CASE WHEN k < $half THEN 'balance' ELSE 'pnl' END, 1, 1
-               FROM entities e, range($n) r(k)""",
-            {"half": half, "n": n_accounts},
-        )
-        con.execute("SELECT setseed(0.42)")
-        con.execute(
-            """INSERT INTO transactions (entity_id, line_key, journal, entry, line, tx_date, fiscal_year, period,
-                                         account_code, amount, currency, cost_centre, source_ref, run_id)
-               WITH e AS (
-                   SELECT i, (i % $entities) + $first_id AS entity_id,
-                          (DATE '2021-01-01' + CAST(floor(random() * $days) AS INTEGER)) AS d,
-                          CAST(floor(random() * $accounts) AS INTEGER) AS a1,
-                          CAST(floor(random() * $accounts) AS INTEGER) AS a2,
-                          CAST(floor(random() * 1000000) / 100 + 0.01 AS DECIMAL(18,2)) AS amount,
-                          (['CC10', 'CC20', 'CC30', NULL])[1 + CAST(floor(random() * 4) AS INTEGER)] AS cc
-                   FROM range($entries) t(i)
-               )
-               SELECT entity_id, 'B|' || i || '|' || l, 'MEM', i::VARCHAR, l::VARCHAR, d, year(d), month(d),
-                      CAST(CASE WHEN k < $half THEN 1000 + k ELSE 4000 + k - $half END AS VARCHAR),
-                      CASE WHEN l = 1 THEN amount ELSE -amount END, 'EUR', cc, 'bench', 1
-               FROM (SELECT *, CASE WHEN l = 1 THEN a1 ELSE a2 END AS k FROM e, (VALUES (1), (2)) v(l))
-               ORDER BY entity_id, d, i, l""",
-            {
-                "entities": n_entities,
-                "first_id": min(ids),
-                "days": 365 * 5,
-                "accounts": n_accounts,
-                "entries": lines // 2,
-                "half": half,
-            },
+        ledger(
+            con,
+            ids,
+            lines=lines,
+            accounts=n_accounts,
+            first_day=date(FIRST_YEAR, 1, 1),
+            days=365 * 5,
+            cost_centres=True,
         )
     return ids
 
