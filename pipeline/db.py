@@ -101,14 +101,39 @@ def connect(
 @contextmanager
 def transaction(data: str | os.PathLike | None = None, **kwargs) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection inside one transaction: committed on success, rolled back on any error."""
-    with connect(data, **kwargs) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+    with connect(data, **kwargs) as con, _begun(con):
+        yield con
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an explicit transaction is open: in autocommit mode every query gets a new id.
+
+    (A BEGIN inside a transaction would fail and abort the caller's transaction, so probe.)
+    """
+    first = con.execute("SELECT txid_current()").fetchone()[0]
+    return con.execute("SELECT txid_current()").fetchone()[0] == first
+
+
+@contextmanager
+def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block in a transaction: the caller's when one is open, else a new one."""
+    if in_transaction(con):
+        yield con  # the caller's transaction commits or rolls back
+        return
+    with _begun(con):
+        yield con
+
+
+@contextmanager
+def _begun(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A new transaction on `con`: committed when the block ends, rolled back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def sql_text(*parts: str) -> str:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 
 from pipeline import audit, entities
 from pipeline import regenerate as regen
-from pipeline.db import rows_as_dicts
+from pipeline.db import atomic, rows_as_dicts
 from pipeline.errors import ConfigError, NotFoundError, ParseError
 from pipeline.sqlfiles import run_file
 from pipeline.structure import (
@@ -45,30 +44,6 @@ from pipeline.structure import (
 )
 
 AXES = ("cost_centre", "project")
-
-
-def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether an explicit transaction is open: in autocommit mode every query gets a new id.
-
-    (A BEGIN inside a transaction would fail and abort the caller's transaction, so probe.)
-    """
-    first = con.execute("SELECT txid_current()").fetchone()[0]
-    return con.execute("SELECT txid_current()").fetchone()[0] == first
-
-
-@contextmanager
-def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Run a block in a transaction: the caller's when one is open, else a new one."""
-    if in_transaction(con):
-        yield con  # the caller's transaction commits or rolls back
-        return
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 # ---------------------------------------------------------------- regeneration

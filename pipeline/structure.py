@@ -32,7 +32,7 @@ import duckdb
 import yaml
 
 from pipeline import audit, entities
-from pipeline.db import rows_as_dicts
+from pipeline.db import atomic, rows_as_dicts
 from pipeline.errors import ConfigError, NotFoundError, RefusedError
 
 STATEMENTS = ("pnl", "bs", "cf")
@@ -804,7 +804,7 @@ def create_structure(
     regenerate: bool = True,
 ) -> Structure:
     """Store a new structure (validated) for an organisation and build its report-ready rows."""
-    from pipeline.mapping import atomic, regenerate_statements
+    from pipeline.mapping import regenerate_statements
 
     check_structure(structure)
     with atomic(con):
@@ -861,7 +861,7 @@ def duplicate_structure(
     actor: str | None = None,
 ) -> Structure:
     """Copy a structure (and, by default, its mapping rules) under a new name."""
-    from pipeline.mapping import atomic, copy_rules
+    from pipeline.mapping import copy_rules
 
     source = find_structure(con, name, organisation_id)
     copy = Structure(
@@ -898,7 +898,7 @@ def save_structure(
 
     Refused when a mapping rule points at a line that would no longer be a mapped line.
     """
-    from pipeline.mapping import atomic, regenerate_statements
+    from pipeline.mapping import regenerate_statements
 
     if structure.id is None:
         raise ConfigError("save_structure needs a stored structure; use create_structure for a new one.")
@@ -946,7 +946,6 @@ def set_default(
     con: duckdb.DuckDBPyConnection, name: str, *, organisation_id: int | None = None, actor: str | None = None
 ) -> Structure:
     """Make a structure its organisation's default."""
-    from pipeline.mapping import atomic
 
     target = find_structure(con, name, organisation_id)
     with atomic(con):
@@ -964,7 +963,7 @@ def delete_structure(
     con: duckdb.DuckDBPyConnection, name: str, *, organisation_id: int | None = None, actor: str | None = None
 ) -> None:
     """Delete a structure with its rules and report-ready rows."""
-    from pipeline.mapping import atomic, delete_rows_of_structure
+    from pipeline.mapping import delete_rows_of_structure
 
     target = find_structure(con, name, organisation_id)
     with atomic(con):

@@ -22,8 +22,9 @@ from functools import lru_cache
 import duckdb
 
 from pipeline import entities
+from pipeline.db import in_transaction
 from pipeline.errors import ConfigError, RefusedError
-from pipeline.mapping import Rule, add_rules, ensure_fresh, in_transaction, unmapped
+from pipeline.mapping import Rule, add_rules, ensure_fresh, unmapped
 from pipeline.structure import STATEMENTS, Line, Structure, resolve_structure
 
 _WORD = re.compile(r"[a-z]+")
