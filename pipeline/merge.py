@@ -21,6 +21,11 @@ from pipeline.regenerate import Change
 from pipeline.sqlfiles import query_file, run_file
 from pipeline.staging import Staged, StagedStream
 
+# A replacing stream with at least this share of the entity's stored rows is compared whole.
+WHOLE_SHARE = 2
+# Changed lines are carried as a delta when they are at most 1/DELTA_SHARE of the stored ones.
+DELTA_SHARE = 4
+
 # Line tables merged on line_key, with the date column that decides the replace scope (None for
 # tables that are only ever replaced whole or upserted: they have no 'ranges' scope).
 LINE_TABLES: dict[str, tuple[str | None, list[str]]] = {
@@ -64,16 +69,16 @@ def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run
         stream = staged.streams.get(table)
         if stream is None:
             continue
-        counts, first_load = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        counts, delta = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
         result.per_stream[table] = counts
         result.inserted += counts["insert"]
         result.updated += counts["update"]
         result.deleted += counts["delete"]
-        if table == "transactions":
-            # A first load touches every month; otherwise only the months of changed lines, whose
-            # changes are at hand in ledger_delta.
-            result.months = None if first_load else result.months | _touched_months(con)
-            result.ledger_delta = not first_load
+        if table == "transactions" and any(counts.values()):
+            # The months of changed lines, whose changes are at hand in ledger_delta; a first load
+            # or a change of a large part of the entity rebuilds every month instead.
+            result.ledger_delta = delta
+            result.months = result.months | _touched_months(con) if delta else None
         elif table == "opening_balances" and any(counts.values()):
             # Opening balances carry into every later month of the entity: rebuild them all.
             result.months = None
@@ -119,8 +124,9 @@ def _merge_lines(
         "date_col": date_col or "CAST(NULL AS DATE)",
     }
     params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
-    statements = list(sqlfiles.statements("merge", "keyed_lines.sql"))
-    in_scope, diff, delete, insert = (st.format(**fmt) for st in statements)
+    in_scope, diff, delete, insert, diff_whole = (
+        st.format(**fmt) for st in sqlfiles.statements("merge", "keyed_lines.sql")
+    )
     counts = dict.fromkeys(("insert", "update", "delete"), 0)
     # Table names come from LINE_TABLES, never from input.
     stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
@@ -132,11 +138,16 @@ def _merge_lines(
         )
         counts["insert"] = stream.rows
     else:
-        sqlfiles.execute(con, in_scope, params)
-        sqlfiles.execute(con, diff, params)
+        if compare_whole(stream.replace, stream.rows, stored):
+            sqlfiles.execute(con, diff_whole, params)
+        else:
+            sqlfiles.execute(con, in_scope, params)
+            sqlfiles.execute(con, diff, params)
         for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
             counts[action] = n
-    delta = table == "transactions" and stored > 0
+    # Changed lines are kept to update the ledger-derived rows from, unless they are a large part
+    # of the entity: then rebuilding those rows is cheaper than carrying the delta.
+    delta = table == "transactions" and 0 < sum(counts.values()) * DELTA_SHARE <= stored
     if delta:
         capture_old, capture_new = sqlfiles.statements("merge", "ledger_delta.sql")
         sqlfiles.execute(con, capture_old, params)
@@ -148,7 +159,14 @@ def _merge_lines(
         sqlfiles.execute(con, insert, {**params, "all_new": all_new})
     if delta:
         sqlfiles.execute(con, capture_new, params)
-    return counts, stored == 0
+    return counts, delta
+
+
+def compare_whole(replace: str, staged_rows: int, stored_rows: int) -> bool:
+    """Whether to compare every stored row in scope in one join (keyed_lines.sql, last statement)
+    instead of listing stored keys first: when a replacing stream sends about as many rows as
+    the entity holds, every stored row is read anyway."""
+    return replace != "none" and staged_rows * WHOLE_SHARE >= stored_rows
 
 
 def _touched_months(con) -> set[date]:

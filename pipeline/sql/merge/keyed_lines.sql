@@ -55,3 +55,38 @@ INSERT INTO {table} (entity_id, {cols}, run_id)
 SELECT $entity_id, {cols}, $run_id
 FROM read_parquet($staged)
 WHERE $all_new OR line_key IN (SELECT line_key FROM merge_diff WHERE action IN ('insert', 'update'));
+
+-- merge_diff when the staged set is most of the entity's rows in scope (a full sync, a reset, a
+-- re-upload of every month): every stored row in scope is compared anyway, so one join of the
+-- staged rows with the stored rows, hashed as they stream by, replaces the key listing above.
+-- It builds one hash table where the keyed path builds four, which lets a five-million-line
+-- entity re-sync within the memory cap (the keyed path ran out of memory there).
+CREATE OR REPLACE TEMP TABLE merge_diff AS
+WITH staged AS (
+    SELECT line_key, hash({compared}) AS h, {date_col} AS d FROM read_parquet($staged)
+),
+stored AS (
+    SELECT rowid AS rid, line_key, hash({compared}) AS h, {date_col} AS d FROM {table}
+    WHERE entity_id = $entity_id
+),
+joined AS (
+    SELECT
+        coalesce(s.line_key, t.line_key) AS line_key,
+        CASE
+            WHEN t.line_key IS NULL THEN 'insert'
+            WHEN s.line_key IS NULL THEN 'delete'
+            WHEN s.h IS DISTINCT FROM t.h THEN 'update'
+            ELSE 'same'
+        END AS action,
+        t.d AS old_date,
+        s.d AS new_date,
+        t.rid
+    FROM staged s
+    FULL OUTER JOIN stored t ON s.line_key = t.line_key
+    WHERE s.line_key IS NOT NULL
+       OR $replace = 'all'
+       OR ($replace = 'ranges' AND EXISTS (
+            SELECT 1 FROM merge_ranges r WHERE t.d BETWEEN r.start_date AND r.end_date))
+       OR t.line_key IN (SELECT line_key FROM merge_deleted)
+)
+SELECT * FROM joined WHERE action <> 'same';
