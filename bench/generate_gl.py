@@ -1,4 +1,11 @@
-"""Realistic GL lines for benchmarks: N entities x Y years, balanced two- to four-line entries.
+"""Realistic GL lines for benchmarks: N entities x Y years, balanced two-line entries.
+
+A line carries what an ERP's transaction-level GL export carries: administration, journal,
+entry and line, date, account code and name, a description naming the relation and the
+document, the amount, currency, document number, relation, VAT code, cost centre and project:
+about 140 bytes a line, as the issue's reference file (5M lines, 695 MB) and the real exports
+in ../shared/samples/gl-exports (76-306 bytes a line) have; a file of bare codes and amounts
+would measure a parser on data nobody exports.
 
 Writes two layouts of the same ledger: a plain CSV (comma, ISO dates, signed point-decimal
 amount) and a Dutch-style CSV (semicolon, dd-mm-yyyy, separate Debet/Credit columns with decimal
@@ -19,6 +26,60 @@ ACCOUNTS = np.array(
 )
 JOURNALS = np.array(["VRK", "INK", "BNK", "MEM", "LON"])
 WORDS = np.array(["Invoice", "Payment", "Salaries", "Rent", "Depreciation", "Accrual", "Fuel", "Licences"])
+ACCOUNT_NAMES = np.array(
+    [
+        "Debiteuren",
+        "Crediteuren",
+        "Bank ING zakelijk",
+        "Omzet hoog tarief",
+        "Inkoopwaarde omzet",
+        "Huisvestingskosten",
+        "Autokosten brandstof",
+        "Afschrijving inventaris",
+        "Bruto lonen",
+        "Te betalen omzetbelasting",
+        "Kantoorbenodigdheden",
+        "Advieskosten accountant",
+    ]
+)
+SURNAMES = np.array(
+    [
+        "Jansen",
+        "de Vries",
+        "van den Berg",
+        "Bakker",
+        "Visser",
+        "Smit",
+        "Meijer",
+        "de Boer",
+        "Mulder",
+        "de Groot",
+        "Bos",
+        "Vos",
+        "Peters",
+        "Hendriks",
+        "van Leeuwen",
+        "Dekker",
+        "Brouwer",
+        "de Wit",
+    ]
+)
+TRADES = np.array(
+    ["Installatietechniek", "Transport", "Bouwbedrijf", "Advies", "Groothandel", "Techniek", "Logistiek"]
+)
+FORMS = np.array(["B.V.", "V.O.F.", "Holding B.V.", "& Zn."])
+VAT_CODES = np.array(["V21", "V9", "V0", "I21", ""])
+
+
+EXTRA = ("document_no", "relation", "vat_code", "cost_centre", "project")
+
+
+def _account_name(account: pl.Expr) -> pl.Expr:
+    names = pl.Series(ACCOUNT_NAMES)
+    index = account.cast(pl.Int32) % len(ACCOUNT_NAMES)
+    return pl.concat_str(
+        [index.replace_strict(list(range(len(names))), names.to_list()), account], separator=" "
+    )
 
 
 def generate(
@@ -34,22 +95,39 @@ def generate(
     debit_acc = ACCOUNTS[rng.integers(0, len(ACCOUNTS), entries)]
     credit_acc = ACCOUNTS[rng.integers(0, len(ACCOUNTS), entries)]
     cost_centre = np.array(["", "CC10", "CC20", "CC30"])[rng.integers(0, 4, entries)]
-    desc = WORDS[rng.integers(0, len(WORDS), entries)]
+    relation = rng.integers(10_000, 12_000, entries)
+    relation_name = pl.Series(
+        [
+            f"{SURNAMES[r % len(SURNAMES)]} {TRADES[r % len(TRADES)]} {FORMS[r % len(FORMS)]}"
+            for r in range(12_000)
+        ]
+    )[relation]
+    project = np.array(["", "", "P-2024-017", "P-2025-042", "P-2026-003"])[rng.integers(0, 5, entries)]
+    vat = VAT_CODES[rng.integers(0, len(VAT_CODES), entries)]
+    first = (date(first_year, 1, 1) - date(1970, 1, 1)).days
+    document = [f"{first_year + d // 365}-{n:07d}" for d, n in zip(days, range(1, entries + 1), strict=True)]
+    desc = (
+        pl.Series(WORDS[rng.integers(0, len(WORDS), entries)])
+        + " "
+        + relation_name
+        + " "
+        + pl.Series(document)
+    )
     base = pl.DataFrame(
         {
             "entity": pl.Series([f"E{e:03d}" for e in range(entities)])[entity],
             "journal": journal,
             "entry": np.arange(1, entries + 1),
-            "date": (
-                pl.Series(days + (date(first_year, 1, 1) - date(1970, 1, 1)).days)
-                .cast(pl.Int32)
-                .cast(pl.Date)
-            ),
+            "date": (pl.Series(days + first).cast(pl.Int32).cast(pl.Date)),
             "cents": cents,
             "debit_account": debit_acc,
             "credit_account": credit_acc,
             "cost_centre": cost_centre,
             "description": desc,
+            "document_no": document,
+            "relation": pl.Series([f"D{r}" for r in range(12_000)])[relation],
+            "vat_code": vat,
+            "project": project,
         }
     )
     debit = base.select(
@@ -61,7 +139,7 @@ def generate(
         pl.col("debit_account").alias("account"),
         "description",
         pl.col("cents").alias("signed_cents"),
-        "cost_centre",
+        *EXTRA,
     )
     credit = base.select(
         "entity",
@@ -72,7 +150,7 @@ def generate(
         pl.col("credit_account").alias("account"),
         "description",
         (-pl.col("cents")).alias("signed_cents"),
-        "cost_centre",
+        *EXTRA,
     )
     return pl.concat([debit, credit]).sort("entry", "line")
 
@@ -104,9 +182,11 @@ def write_plain(df: pl.DataFrame, path: Path) -> None:
         "line",
         pl.col("date").dt.strftime("%Y-%m-%d").alias("date"),
         "account",
+        _account_name(pl.col("account")).alias("account_name"),
         "description",
         pl.concat_str([signed, _money(pl.col("signed_cents"))]).alias("amount"),
-        "cost_centre",
+        pl.lit("EUR").alias("currency"),
+        *EXTRA,
     ).write_csv(path)
 
 
@@ -119,10 +199,16 @@ def write_dutch(df: pl.DataFrame, path: Path) -> None:
         pl.col("line").alias("Regel"),
         pl.col("date").dt.strftime("%d-%m-%Y").alias("Datum"),
         pl.col("account").alias("Grootboekrekening"),
+        _account_name(pl.col("account")).alias("Omschrijving grootboekrekening"),
         pl.col("description").alias("Omschrijving"),
         pl.when(pl.col("signed_cents") > 0).then(money).otherwise(None).alias("Debet"),
         pl.when(pl.col("signed_cents") < 0).then(money).otherwise(None).alias("Credit"),
+        pl.lit("EUR").alias("Valuta"),
+        pl.col("document_no").alias("Factuurnummer"),
+        pl.col("relation").alias("Relatie"),
+        pl.col("vat_code").alias("Btw-code"),
         pl.col("cost_centre").alias("Kostenplaats"),
+        pl.col("project").alias("Project"),
     ).write_csv(path, separator=";")
 
 

@@ -10,7 +10,7 @@ credit negative. Money is Decimal(18, 2) from the first byte parsed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -189,6 +189,13 @@ class StreamData:
     replace='ranges': rows are complete for the date ranges given (inclusive); keys dated inside
         them but missing from rows are deleted. Used by files that cover some periods.
     replace='none': rows are upserts; `deleted_keys` lists keys deleted at the source.
+    keys_unique: the connector has itself checked that no line_key occurs twice in rows (the
+        file parser does, while it numbers repeated lines), so validation need not count them
+        again.
+    prestaged: a parquet file the connector wrote in the staged shape (the stream's columns
+        conformed, defaults applied as pipeline.staging.with_defaults does, every row a row of
+        the stream; other columns are ignored), and that `rows` reads: staging takes it as it
+        is instead of writing the rows again.
     """
 
     stream: str
@@ -196,6 +203,8 @@ class StreamData:
     replace: Replace = "none"
     ranges: list[tuple[date, date]] = field(default_factory=list)
     deleted_keys: list[str] = field(default_factory=list)
+    keys_unique: bool = False
+    prestaged: Path | None = None
 
 
 @dataclass
@@ -254,6 +263,11 @@ class ExtractRequest:
     # A folder of the run's own (removed when the run ends) for a connector that wants to write
     # an intermediate file once, e.g. a parsed CSV as parquet, instead of reading its input twice.
     scratch_dir: Path | None = None
+    # The entity's own currency and first month of the fiscal year, when set: with the source's,
+    # the defaults of staged lines (pipeline.staging.with_defaults), for a connector that writes
+    # its staged file itself (StreamData.prestaged).
+    currency: str | None = None
+    fiscal_year_start_month: int | None = None
 
 
 @dataclass(frozen=True)
@@ -293,8 +307,11 @@ class Connector:
         return [EntityInfo(name=request.entity_name, external_id=request.entity_external_id)]
 
 
-def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-    """Cast a parser's frame to the stream's column contract, adding missing columns as nulls."""
+def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
+    """Cast a parser's frame to the stream's column contract, adding missing columns as nulls.
+
+    Columns named in `keep` follow the contract's columns unchanged; all others are dropped.
+    """
     columns = STREAM_COLUMNS[stream]
     lf = frame.lazy()
     present = set(lf.collect_schema().names())
@@ -304,7 +321,7 @@ def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
             exprs.append(pl.col(name).cast(dtype, strict=True).alias(name))
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-    return lf.select(exprs)
+    return lf.select(*exprs, *keep)
 
 
 def axes_json(axes: Mapping[str, str | None]) -> str | None:

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -228,6 +229,29 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=HEARTBEAT_SECONDS + 5)
 
 
+@dataclass
+class ClaimedRun:
+    """A run this process claimed, with what the claim read about its entity and source."""
+
+    run: dict
+    ent: dict
+    src: dict | None
+    cursor_row: tuple | None
+
+
+def claim_run(con, data: Path, run_id: int) -> ClaimedRun:
+    """Claim a waiting run inside the caller's transaction (marking dead runs interrupted first)."""
+    recover_interrupted(con, data)
+    run = _claim(con, run_id)
+    if run is None:
+        row = con.execute("SELECT status FROM import_runs WHERE id = ?", [run_id]).fetchone()
+        raise ConfigError(f"Run {run_id} cannot start: it is {row[0] if row else 'unknown'}, not waiting.")
+    ent = entities.entity(con, run["entity_id"])
+    src = entities.source(con, ent["source_id"]) if ent["source_id"] else None
+    cursor_row = con.execute("SELECT cursor FROM entity_cursors WHERE entity_id = ?", [ent["id"]]).fetchone()
+    return ClaimedRun(run, ent, src, cursor_row)
+
+
 def execute_run(
     data: str | os.PathLike | None,
     run_id: int,
@@ -240,18 +264,23 @@ def execute_run(
     """
     data = db.data_dir(data)
     with db.transaction(data) as con:
-        recover_interrupted(con, data)
-        run = _claim(con, run_id)
-        if run is None:
-            row = con.execute("SELECT status FROM import_runs WHERE id = ?", [run_id]).fetchone()
-            raise ConfigError(
-                f"Run {run_id} cannot start: it is {row[0] if row else 'unknown'}, not waiting."
-            )
-        ent = entities.entity(con, run["entity_id"])
-        src = entities.source(con, ent["source_id"]) if ent["source_id"] else None
-        cursor_row = con.execute(
-            "SELECT cursor FROM entity_cursors WHERE entity_id = ?", [ent["id"]]
-        ).fetchone()
+        claimed = claim_run(con, data, run_id)
+    return run_claimed(data, claimed, progress=progress)
+
+
+def run_claimed(
+    data: Path,
+    claimed: ClaimedRun,
+    *,
+    progress: Callable[[str, float], None] | None = None,
+    file_digest: Future[str] | None = None,
+) -> RunResult:
+    """Run a run this process has claimed (`claim_run`) to its end.
+
+    `file_digest`: the file's SHA-256 being computed beside the parse, recorded with the run.
+    """
+    run, ent, src, cursor_row = claimed.run, claimed.ent, claimed.src, claimed.cursor_row
+    run_id = run["id"]
     cursor = json.loads(cursor_row[0]) if cursor_row and not run["full_sync"] else {}
     params = json.loads(run["params"] or "{}")
     heartbeat = _Heartbeat(data, run_id)
@@ -273,6 +302,8 @@ def execute_run(
             max_bytes=DEFAULT_MAX_BYTES if params.get("max_bytes") is None else params["max_bytes"],
             scratch_dir=_scratch(data, run_id),
             progress=progress,
+            currency=ent["currency"],
+            fiscal_year_start_month=ent["fiscal_year_start_month"],
         )
         extraction = connector.extract(request)
         currency = ent["currency"] or extraction.entity.currency
@@ -314,7 +345,8 @@ def execute_run(
             con.execute(
                 """UPDATE import_runs SET status = 'succeeded', finished_at = current_timestamp,
                        format = coalesce(format, ?), cursor_before = ?, cursor_after = ?, rows_read = ?,
-                       inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?
+                       inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?,
+                       file_sha256 = coalesce(?, file_sha256)
                    WHERE id = ?""",
                 [
                     extraction.format or connector_name,
@@ -326,6 +358,7 @@ def execute_run(
                     result.deleted,
                     len(problems),
                     json.dumps(stats),
+                    file_digest.result() if file_digest else None,
                     run_id,
                 ],
             )
@@ -346,11 +379,11 @@ def execute_run(
             problems=problems,
         )
     except LedgerlineError as exc:
-        return _fail(data, run_id, ent["name"], run["format"], exc.kind, exc.user_message())
+        return _fail(data, run_id, ent["name"], run["format"], exc.kind, exc.user_message(), file_digest)
     except Exception as exc:
         log.exception("run %s failed unexpectedly", run_id)
         message = f"Unexpected error ({type(exc).__name__}: {exc}). The previous figures were kept."
-        return _fail(data, run_id, ent["name"], run["format"], "internal", message)
+        return _fail(data, run_id, ent["name"], run["format"], "internal", message, file_digest)
     finally:
         heartbeat.stop()
         shutil.rmtree(staging_folder(data, run_id), ignore_errors=True)
@@ -395,12 +428,24 @@ def _store_problems(con, run_id: int, entity_id: int, problems: list[Problem]) -
         )
 
 
-def _fail(data: Path, run_id: int, entity_name: str, fmt: str | None, kind: str, message: str) -> RunResult:
+def _fail(
+    data: Path,
+    run_id: int,
+    entity_name: str,
+    fmt: str | None,
+    kind: str,
+    message: str,
+    file_digest: Future[str] | None = None,
+) -> RunResult:
+    # A failed run records which file it read too, when that file could be read to the end.
+    digest = None
+    if file_digest is not None and file_digest.exception() is None:
+        digest = file_digest.result()
     with db.transaction(data) as con:
         con.execute(
             """UPDATE import_runs SET status = 'failed', finished_at = current_timestamp, error_kind = ?,
-                   error_message = ? WHERE id = ?""",
-            [kind, message, run_id],
+                   error_message = ?, file_sha256 = coalesce(?, file_sha256) WHERE id = ?""",
+            [kind, message, digest, run_id],
         )
     return RunResult(
         run_id=run_id, status="failed", entity=entity_name, format=fmt, error_kind=kind, error_message=message
@@ -437,7 +482,11 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------- user actions
 
 
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="file-sha256")
+
+
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), recorded with its import run."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -471,6 +520,9 @@ def import_file(
     opts = dict(options or {})
     if preset:
         opts["preset"] = preset
+    # Hashing a large export takes about a second per GB; hashlib releases the GIL, so it runs
+    # beside the parse instead of before it.
+    digest = _HASHING.submit(file_sha256, path)
     with db.transaction(data) as con:
         org_id = entities.ensure_organisation(con, organisation) if organisation else None
         entity_id = entities.ensure_entity(con, entity_name, organisation_id=org_id)
@@ -481,10 +533,11 @@ def import_file(
             priority=10,
             fmt=fmt,
             file_name=path.name,
-            file_sha256=file_sha256(path),
             params={"path": str(path), "options": opts, "max_bytes": max_bytes},
         )
-    return execute_run(data, run_id, progress=progress)
+        # Queued and claimed in one transaction: a run started here waits for no worker.
+        claimed = claim_run(con, db.data_dir(data), run_id)
+    return run_claimed(db.data_dir(data), claimed, progress=progress, file_digest=digest)
 
 
 def sync_entity(
@@ -505,7 +558,8 @@ def sync_entity(
             priority=10 if trigger == "manual" else 0,
             params={"options": options or {}},
         )
-    return execute_run(data, run_id)
+        claimed = claim_run(con, db.data_dir(data), run_id)
+    return run_claimed(db.data_dir(data), claimed)
 
 
 def list_runs(con, *, entity_id: int | None = None, limit: int = 100) -> list[dict]:

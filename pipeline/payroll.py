@@ -725,7 +725,8 @@ def import_xas(
             file_sha256=imports.file_sha256(path),
             params={"path": str(path), "options": {}},
         )
-    return imports.execute_run(data, run_id)
+        claimed = imports.claim_run(con, db.data_dir(data), run_id)
+    return imports.run_claimed(db.data_dir(data), claimed)
 
 
 def import_xas_upload(

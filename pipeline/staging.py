@@ -28,6 +28,7 @@ class StagedStream:
     ranges: list[tuple[date, date]]
     deleted_path: Path | None
     rows: int
+    keys_unique: bool = False
 
 
 @dataclass
@@ -43,7 +44,7 @@ def staging_folder(data: Path, run_id: int) -> Path:
     return data / "staging" / f"run_{run_id}"
 
 
-def _with_defaults(stream: str, lf: pl.LazyFrame, *, currency: str | None, fy_start: int) -> pl.LazyFrame:
+def with_defaults(stream: str, lf: pl.LazyFrame, *, currency: str | None, fy_start: int) -> pl.LazyFrame:
     """Fill what a source may leave out, so stored rows compare equal across runs."""
     if stream == "transactions":
         month = pl.col("tx_date").dt.month()
@@ -86,14 +87,19 @@ def _stage_stream(
 ) -> StagedStream:
     if data.stream not in STREAM_COLUMNS:
         raise ValueError(f"unknown stream {data.stream!r}")
-    path = folder / f"{data.stream}.parquet"
-    lf = _with_defaults(data.stream, conform(data.stream, data.rows), currency=currency, fy_start=fy_start)
-    try:
-        # Staging files live for one run: fast compression beats small files here.
-        lf.sink_parquet(path, compression="lz4")
-    except pl.exceptions.PolarsError as exc:
-        # A lazy parser's cast fails only here, while streaming: name what failed.
-        raise ParseError(f"could not read the {data.stream}: {exc}", file=file_name) from exc
+    if data.prestaged is not None:
+        # The connector wrote its rows in the staged shape already (a large file parsed in one
+        # pass): writing them again would cost as much as the parse.
+        path = data.prestaged
+    else:
+        path = folder / f"{data.stream}.parquet"
+        lf = with_defaults(data.stream, conform(data.stream, data.rows), currency=currency, fy_start=fy_start)
+        try:
+            # Staging files live for one run: fast compression beats small files here.
+            lf.sink_parquet(path, compression="lz4")
+        except pl.exceptions.PolarsError as exc:
+            # A lazy parser's cast fails only here, while streaming: name what failed.
+            raise ParseError(f"could not read the {data.stream}: {exc}", file=file_name) from exc
     rows = pl.scan_parquet(path).select(pl.len()).collect().item()
     deleted_path = None
     if data.deleted_keys:
@@ -101,4 +107,6 @@ def _stage_stream(
         pl.DataFrame({"line_key": list(data.deleted_keys)}, schema={"line_key": pl.Utf8}).write_parquet(
             deleted_path
         )
-    return StagedStream(data.stream, path, data.replace, list(data.ranges), deleted_path, rows)
+    return StagedStream(
+        data.stream, path, data.replace, list(data.ranges), deleted_path, rows, data.keys_unique
+    )

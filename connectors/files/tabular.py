@@ -60,6 +60,7 @@ from connectors.files.presets import (
 )
 from connectors.files.sniff import normalise_header
 from pipeline.errors import ConfigError, InputTooLarge, ParseError
+from pipeline.staging import with_defaults
 
 ROW = "_row"
 HEADER_SEARCH_ROWS = 30
@@ -80,6 +81,8 @@ def parse_tabular(
     options: Mapping[str, Any] | None = None,
     max_bytes: int | None = None,
     scratch_dir: Path | None = None,
+    currency: str | None = None,
+    fiscal_year_start_month: int | None = None,
 ) -> Extraction:
     """Read a CSV or Excel ledger export into stream data.
 
@@ -91,18 +94,21 @@ def parse_tabular(
 
     The file is parsed once into a parquet file in `scratch_dir` (a temporary folder removed at
     exit when None) that the returned transactions read lazily: keep it until they are staged.
+    `currency` and `fiscal_year_start_month` are the entity's own (ExtractRequest): with the
+    file's, they fill the lines' defaults when that file is the staged one.
     """
     path = Path(path)
     options = options or {}
     plan = _plan(path, preset, options, max_bytes=max_bytes)
+    entity = (currency, fiscal_year_start_month)
     try:
-        return _extract(plan, scratch_dir)
+        return _extract(plan, scratch_dir, entity)
     except _NotUtf8:
         encoding = _encoding_after_sample(path)
         if encoding is None:
             raise _scan_error(plan, ValueError("invalid utf-8")) from None
         plan = _plan(path, preset, {**options, "encoding": encoding}, max_bytes=max_bytes)
-        return _extract(plan, scratch_dir)
+        return _extract(plan, scratch_dir, entity)
 
 
 def detect_preset(path: Path) -> tuple[str, float]:
@@ -166,6 +172,8 @@ class CsvConnector(Connector):
             options=request.options,
             max_bytes=request.max_bytes,
             scratch_dir=request.scratch_dir,
+            currency=request.currency,
+            fiscal_year_start_month=request.fiscal_year_start_month,
         )
 
 
@@ -230,6 +238,7 @@ class Plan:
     key_mode: str  # 'given' (line_key built already), 'source' (journal|entry|line), 'content'
     accounts: pl.DataFrame | None = None  # a chart of accounts from beside the file
     dimensions: pl.DataFrame | None = None
+    one_line_per_row: bool = False  # build_lines makes one line of each row, in order
 
     @property
     def lines(self) -> pl.LazyFrame:
@@ -1192,6 +1201,7 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
         problems=problems,
         entity=entity,
         key_mode=key_mode,
+        one_line_per_row=n_sides == 1 and not preset.trial_balance,
     )
 
 
@@ -1644,30 +1654,55 @@ def _aw_dimensions(folder: Path) -> pl.DataFrame | None:
 # --- extraction: one validating pass, then the streams ----------------------------------------
 
 
-def _extract(plan: Plan, scratch_dir: Path | None) -> Extraction:
+def _extract(plan: Plan, scratch_dir: Path | None, entity: tuple[str | None, int | None]) -> Extraction:
     path = _scratch_file(scratch_dir)
     try:
-        return _extract_via(plan, path)
+        return _extract_via(plan, path, entity)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
 
 
-def _extract_via(plan: Plan, path: Path) -> Extraction:
+# Lines written once, in the staged shape, where the layout allows (see _extract_via).
+ONE_PASS = True
+# What the checks below read from the one-pass copy beside the stream's columns.
+_LINE_FLAGS = ("_skip", "_bad", "_rounded", "_noamount", "_side", "account_name")
+
+
+def _extract_via(plan: Plan, path: Path, entity: tuple[str | None, int | None]) -> Extraction:
     """Parse the file once into a parquet copy of its typed rows, then check and key the lines from it.
 
     The one streaming pass over the file does all the per-row work (stripping, dates, amounts,
     flags); the totals, the first bad row, the accounts and the duplicate check are cheap columnar
     scans of the copy, and the transactions handed to the pipeline read it again instead of the file.
+
+    Where each row is one line (no debit and credit account on one row, no trial balance), the
+    pass writes the lines themselves in the staged shape, keyed as if no key repeats. When the
+    checks then find every row a line and no key repeated, that copy is the staged file
+    (StreamData.prestaged) and the lines are written once; otherwise they are keyed and staged
+    from the copy as in the general case.
     """
+    one_pass = ONE_PASS and plan.one_line_per_row and plan.key_mode != "given"
+    if one_pass:
+        currency = entity[0] or plan.entity.currency
+        fy_start = entity[1] or plan.entity.fiscal_year_start_month or 1
+        keyed = _with_line_keys(plan.build_lines(plan.rows), plan.key_mode, [])
+        source = with_defaults(
+            "transactions",
+            conform("transactions", keyed, keep=_LINE_FLAGS),
+            currency=currency,
+            fy_start=fy_start,
+        )
+    else:
+        source = plan.rows
     try:
-        plan.rows.sink_parquet(path, compression="lz4", statistics=False, engine="streaming")
+        source.sink_parquet(path, compression="lz4", statistics=False, engine="streaming")
     except pl.exceptions.PolarsError as exc:
         if plan.table.utf8_from_sample and "utf-8" in str(exc).lower():
             raise _NotUtf8 from None
         raise _scan_error(plan, exc) from None
     copy = pl.scan_parquet(path)
-    lines = plan.build_lines(copy)
+    lines = copy if one_pass else plan.build_lines(copy)
     money_filter = ~pl.col("_skip") & ~pl.col("_bad")
     month = pl.col("tx_date").dt.truncate("1mo").alias("_month")
     summary = lines.group_by(month).agg(
@@ -1688,7 +1723,8 @@ def _extract_via(plan: Plan, path: Path) -> Extraction:
         summary_df = summary.collect(engine="streaming")
         bad = int(summary_df["bad"].sum() or 0)
         if bad:
-            _raise_first_bad(plan, copy, bad)
+            # The one-pass copy holds lines, not the rows with their check flags: read the file.
+            _raise_first_bad(plan, None if one_pass else copy, bad)
         account_rows = None
         if plan.accounts is None:
             account_rows = (
@@ -1713,7 +1749,10 @@ def _extract_via(plan: Plan, path: Path) -> Extraction:
             duplicates = _duplicate_hashes(lines.filter(money_filter), mode)
     except pl.exceptions.PolarsError as exc:
         raise _scan_error(plan, exc) from None
-    if mode != "given":
+    prestaged = None
+    if one_pass and mode == plan.key_mode and not duplicates and _every_row_a_line(summary_df, copy):
+        prestaged = path
+    elif mode != "given":
         lines = _with_line_keys(lines, mode, duplicates)
 
     months = sorted(m for m in summary_df["_month"].to_list() if m is not None)
@@ -1779,6 +1818,9 @@ def _extract_via(plan: Plan, path: Path) -> Extraction:
             transactions,
             replace="ranges",
             ranges=[(m, _month_end(m)) for m in months],
+            # Distinct key prefixes were counted above, and repeated ones numbered.
+            keys_unique=mode != "given",
+            prestaged=prestaged,
         ),
     ]
     if plan.dimensions is not None:
@@ -1802,6 +1844,11 @@ def _extract_via(plan: Plan, path: Path) -> Extraction:
         format=plan.table.format,
         stats=stats,
     )
+
+
+def _every_row_a_line(summary: pl.DataFrame, copy: pl.LazyFrame) -> bool:
+    """Whether every row of the copy passed as a ledger line (none skipped, bad or unread)."""
+    return int(summary["lines"].sum() or 0) == copy.select(pl.len()).collect().item()
 
 
 def _dec(value: Any) -> Decimal:

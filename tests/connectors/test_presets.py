@@ -9,8 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from connectors.base import TRANSACTION_COLUMNS
+from connectors.files import tabular
 from connectors.files.presets import PRESETS
 from connectors.files.tabular import detect_preset, parse_tabular
+from pipeline.staging import stage
 
 D = Decimal
 
@@ -354,3 +357,77 @@ def test_generic_with_user_columns(tmp_path):
         "amount": "Value",
         "description": "Memo",
     }
+
+
+# --- the one-pass parse writes the staged file itself: it must stage exactly what the general path does
+
+
+def staged_lines(path: Path, tmp_path: Path, one_pass: bool, **kwargs) -> tuple[pl.DataFrame, bool]:
+    """The staged transactions of a file, and whether the parser's own copy was the staged file."""
+    folder = tmp_path / f"run-{one_pass}"
+    (folder / "scratch").mkdir(parents=True)
+    saved = tabular.ONE_PASS
+    tabular.ONE_PASS = one_pass
+    try:
+        extraction = parse_tabular(path, scratch_dir=folder / "scratch", **kwargs)
+    finally:
+        tabular.ONE_PASS = saved
+    tx = next(s for s in extraction.streams if s.stream == "transactions")
+    staged = stage(
+        extraction,
+        folder,
+        currency=kwargs.get("currency") or extraction.entity.currency,
+        fy_start=kwargs.get("fiscal_year_start_month") or extraction.entity.fiscal_year_start_month or 1,
+    )
+    frame = pl.read_parquet(staged.streams["transactions"].path).select(list(TRANSACTION_COLUMNS))
+    return frame.sort("line_key"), tx.prestaged is not None
+
+
+ONE_PASS_FILES = {
+    # name: (file content, expected to be staged by the parser itself)
+    "plain": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,2,4000,-10.00\n", True),
+    "blank rows": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n,,,,,\n2024-01-31,MEM,1,2,4000,-10.00\n", False),
+    "repeated line numbers": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,1,4000,-10.00\n", False),
+    "no line numbers": (b"date,journal,entry,account,amount\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,4000,-20.00\n", False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_PASS_FILES))
+def test_one_pass_stages_what_the_general_path_stages(tmp_path, name):
+    content, expected_prestaged = ONE_PASS_FILES[name]
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(content)
+    options = {"preset": "generic", "options": {"columns": {f: f for f in content.decode().split("\n")[0].split(",")}}}
+    one, prestaged = staged_lines(path, tmp_path, True, currency="EUR", fiscal_year_start_month=4, **options)
+    general, _ = staged_lines(path, tmp_path, False, currency="EUR", fiscal_year_start_month=4, **options)
+    assert prestaged is expected_prestaged
+    assert one.equals(general)
+    # the entity's fiscal year (April) and currency filled in
+    assert one["fiscal_year"].to_list() == [2023] * one.height
+    assert one["period"].to_list() == [10] * one.height
+    assert set(one["currency"]) == {"EUR"}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_one_pass_stages_every_preset_as_the_general_path_does(tmp_path, name):
+    path = fixture_path(tmp_path, name)
+    one, _ = staged_lines(path, tmp_path, True, preset=name)
+    general, _ = staged_lines(path, tmp_path, False, preset=name)
+    assert one.height > 0
+    assert one.equals(general)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "gl-exports/csv_bexio_example_format1_20221223.csv",
+        "gl-exports/csv_infoniqa_example_format1_2024.csv",
+        "gl-exports/datev_EXTF_Buchungstapel_test.csv",
+        "gl-exports/xlsx_bexio_example_format1_20221223.xlsx",
+    ],
+)
+def test_one_pass_stages_the_real_exports_as_the_general_path_does(tmp_path, samples, sample):
+    one, _ = staged_lines(samples / sample, tmp_path, True)
+    general, _ = staged_lines(samples / sample, tmp_path, False)
+    assert one.height > 0
+    assert one.equals(general)

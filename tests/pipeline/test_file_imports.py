@@ -3,6 +3,8 @@ bad input fails the run with a message that names the file and writes nothing.""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from pipeline import db
@@ -48,6 +50,10 @@ def test_each_sample_imports_with_the_files_own_totals(cli, samples, sample, fmt
 
     again = cli.json("import", str(samples / sample), "--entity", "Sample")
     assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
+    # Each run records which file it read (its SHA-256, computed beside the parse).
+    with db.connect(cli.data) as con:
+        recorded = con.execute("SELECT DISTINCT file_sha256 FROM import_runs").fetchall()
+    assert recorded == [(hashlib.sha256((samples / sample).read_bytes()).hexdigest(),)]
 
 
 def test_an_unbalanced_entry_is_reported_with_its_number_and_kept(cli, samples, tmp_path):

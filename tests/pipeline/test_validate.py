@@ -1,0 +1,58 @@
+"""Validation of staged lines: entries counted and unbalanced ones listed; a repeated key stops the run."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connectors.base import Extraction, StreamData, frame_from_rows
+from pipeline.errors import ParseError
+from pipeline.staging import stage
+from pipeline.validate import MAX_LISTED, validate
+
+
+def line(key: str, entry: str | None, amount: str) -> dict:
+    return {
+        "line_key": key,
+        "journal": "MEM",
+        "entry": entry,
+        "tx_date": date(2024, 3, 31),
+        "account_code": "1000" if Decimal(amount) > 0 else "4000",
+        "amount": Decimal(amount),
+    }
+
+
+def staged(tmp_path, rows: list[dict]):
+    frame = frame_from_rows("transactions", rows)
+    return stage(Extraction([StreamData("transactions", frame, "all")]), tmp_path / "staging", currency="EUR")
+
+
+def test_unbalanced_entries_are_listed_up_to_the_cap_then_counted(tmp_path):
+    rows = []
+    for n in range(1, 301):
+        # Entries 1-205 are off by 0.01; entries 206-300 balance.
+        off = "0.01" if n <= 205 else "0.00"
+        rows += [line(f"{n}|1", str(n), "10.00"), line(f"{n}|2", str(n), str(Decimal("-10.00") + Decimal(off)))]
+    # Lines without an entry number are an entry each and are not checked for balance.
+    rows += [line("loose-1", None, "5.00"), line("loose-2", None, "-4.00")]
+    totals = validate(staged(tmp_path, rows), file_name="ledger.csv")
+    assert totals.entries == 302
+    listed = [p for p in totals.problems if p.kind == "unbalanced_entry"]
+    assert len(listed) == MAX_LISTED + 1
+    assert listed[0].where == "journal MEM / entry 1"
+    assert "debit minus credit is 0.01" in listed[0].message
+    assert listed[-1].message == f"{205 - MAX_LISTED} more entries do not balance."
+
+
+def test_a_balanced_file_lists_no_entry(tmp_path):
+    rows = [line("1|1", "1", "10.00"), line("1|2", "1", "-10.00")]
+    totals = validate(staged(tmp_path, rows))
+    assert (totals.entries, totals.lines, totals.problems) == (1, 2, [])
+
+
+def test_a_key_sent_twice_stops_the_run_and_names_it(tmp_path):
+    rows = [line("1|1", "1", "10.00"), line("1|1", "1", "-10.00")]
+    with pytest.raises(ParseError, match=r"1\|1 \(2x\)"):
+        validate(staged(tmp_path, rows), file_name="ledger.csv")
