@@ -322,7 +322,9 @@ def run_claimed(
             _still_ours(con, run_id)
             _update_entity_facts(con, ent, extraction)
             result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
-            regenerate(con, changes_for(ent["id"], result))
+            regenerate(
+                con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
+            )
             con.execute(
                 """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
                    ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,

@@ -46,6 +46,8 @@ class MergeResult:
     per_stream: dict[str, dict[str, int]] = field(default_factory=dict)
     months: set[date] | None = field(default_factory=set)  # None: every month may have changed
     ledger_delta: bool = False  # temp table ledger_delta holds the changed transactions
+    # The entity's lines are now exactly the staged ones (a first load, or a stream replacing all).
+    lines_whole: bool = False
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -69,7 +71,9 @@ def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run
         stream = staged.streams.get(table)
         if stream is None:
             continue
-        counts, delta = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        counts, delta, first_load = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        if table == "transactions":
+            result.lines_whole = first_load or stream.replace == "all"
         result.per_stream[table] = counts
         result.inserted += counts["insert"]
         result.updated += counts["update"]
@@ -105,8 +109,9 @@ def _add_unknown_accounts(con: duckdb.DuckDBPyConnection, entity_id: int, run_id
 
 def _merge_lines(
     con, table, date_col, columns, stream: StagedStream, entity_id, run_id
-) -> tuple[dict[str, int], bool]:
-    """Merge one staged line stream; returns the counts and whether the entity had no lines before."""
+) -> tuple[dict[str, int], bool, bool]:
+    """Merge one staged line stream; returns the counts, whether the changed lines were kept in
+    ledger_delta, and whether the entity had no lines before."""
     con.execute("CREATE OR REPLACE TEMP TABLE merge_ranges (start_date DATE, end_date DATE)")
     if stream.replace == "ranges" and stream.ranges:
         con.executemany("INSERT INTO merge_ranges VALUES (?, ?)", [list(r) for r in stream.ranges])
@@ -159,7 +164,7 @@ def _merge_lines(
         sqlfiles.execute(con, insert, {**params, "all_new": all_new})
     if delta:
         sqlfiles.execute(con, capture_new, params)
-    return counts, delta
+    return counts, delta, stored == 0
 
 
 def compare_whole(replace: str, staged_rows: int, stored_rows: int) -> bool:
@@ -179,8 +184,13 @@ def _touched_months(con) -> set[date]:
     return {r[0] for r in rows}
 
 
-def changes_for(entity_id: int, result: MergeResult) -> list[Change]:
+def changes_for(entity_id: int, result: MergeResult, *, staged_entries_balance: bool = False) -> list[Change]:
     """The regeneration work a merge implies: the months whose lines changed (None: all), and
-    whether the changed lines are at hand (temp table ledger_delta) to update rows from."""
+    whether the changed lines are at hand (temp table ledger_delta) to update rows from.
+
+    `staged_entries_balance`: validation found every staged entry balanced; when those lines
+    are now all of the entity's, it has no unbalanced entry to look for.
+    """
     months = None if result.months is None else set(result.months)
-    return [Change(entity_id, months, ledger_delta=result.ledger_delta)]
+    balanced = staged_entries_balance and result.lines_whole
+    return [Change(entity_id, months, ledger_delta=result.ledger_delta, entries_balanced=balanced)]

@@ -27,11 +27,14 @@ class Change:
 
     ledger_delta: the temp table ledger_delta holds this entity's changed lines (the merge of a
     run that was not the entity's first), so ledger-derived rows are updated, not rebuilt.
+    entries_balanced: every entry of the entity's lines is known to balance (validation checked
+    them all before a first load), so a rebuild need not look for unbalanced ones.
     """
 
     entity_id: int
     months: set[date] | None = None
     ledger_delta: bool = False
+    entries_balanced: bool = False
     all_months: bool = field(init=False)
 
     def __post_init__(self):
@@ -62,11 +65,21 @@ def rebuild_unbalanced(con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int]
     run_file(con, "reports", "rpt_unbalanced_entries.sql")
 
 
-def rebuild_ledger_rows(con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int]) -> None:
-    """Rebuild every ledger-derived rpt_ row (trial balance, unbalanced entries) of these entities."""
+def rebuild_ledger_rows(
+    con: duckdb.DuckDBPyConnection, entity_ids: Iterable[int], *, balanced: Iterable[int] = ()
+) -> None:
+    """Rebuild every ledger-derived rpt_ row (trial balance, unbalanced entries) of these entities.
+
+    Entities in `balanced` are known to have no unbalanced entry: theirs are only cleared.
+    """
     entity_ids = list(entity_ids)
+    balanced = set(balanced)
     rebuild_trial_balance(con, entity_ids)
-    rebuild_unbalanced(con, entity_ids)
+    unknown = [e for e in entity_ids if e not in balanced]
+    if unknown:
+        rebuild_unbalanced(con, unknown)
+    for entity_id in sorted(balanced & set(entity_ids)):
+        con.execute("DELETE FROM rpt_unbalanced_entries WHERE entity_id = ?", [entity_id])
 
 
 def apply_ledger_delta(con: duckdb.DuckDBPyConnection, entity_id: int) -> None:
@@ -105,7 +118,7 @@ def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> Non
     # produces one today, and a rebuild is always right).
     rebuild = [c.entity_id for c in changes if c.all_months or (c.months and not c.ledger_delta)]
     if rebuild:
-        rebuild_ledger_rows(con, rebuild)
+        rebuild_ledger_rows(con, rebuild, balanced=[c.entity_id for c in changes if c.entries_balanced])
     for change in changes:
         if change.entity_id not in rebuild and change.ledger_delta and change.months:
             apply_ledger_delta(con, change.entity_id)

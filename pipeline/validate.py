@@ -25,6 +25,7 @@ ENTRY = "journal, entry, CASE WHEN entry IS NULL THEN line_key END"
 class Totals:
     lines: int = 0
     entries: int = 0
+    unbalanced_entries: int | None = None  # None: the staged lines held no transactions
     debit_total: Decimal = Decimal("0.00")
     credit_total: Decimal = Decimal("0.00")
     accounts: int = 0
@@ -63,7 +64,7 @@ def validate(staged: Staged, *, file_name: str | None = None) -> Totals:
                 _check_unique(con, "transactions", file_name)
             totals.lines = lines
             totals.debit_total, totals.credit_total = debit, credit
-            totals.entries, unbalanced = _entries(con)
+            totals.entries, totals.unbalanced_entries, unbalanced = _entries(con)
             totals.problems += unbalanced
             if debit != credit:
                 totals.problems.append(
@@ -127,8 +128,8 @@ def _check_unique(con, stream: str, file_name: str | None) -> None:
         )
 
 
-def _entries(con) -> tuple[int, list[Problem]]:
-    """The number of entries, and a problem for each entry whose lines do not sum to zero.
+def _entries(con) -> tuple[int, int, list[Problem]]:
+    """The number of entries and of unbalanced ones, and a problem for each unbalanced entry.
 
     Lines without an entry number count as an entry each and are not checked for balance.
     """
@@ -140,7 +141,7 @@ def _entries(con) -> tuple[int, list[Problem]]:
            )"""  # noqa: S608 (a constant)
     ).fetchone()
     if not unbalanced:
-        return entries, []
+        return entries, 0, []
     rows = con.execute(
         """SELECT journal, entry, min(tx_date) AS day, sum(amount) AS diff FROM transactions
            WHERE entry IS NOT NULL GROUP BY journal, entry
@@ -159,7 +160,7 @@ def _entries(con) -> tuple[int, list[Problem]]:
         problems.append(
             Problem("unbalanced_entry", f"{unbalanced - MAX_LISTED} more entries do not balance.", "")
         )
-    return entries, problems
+    return entries, unbalanced, problems
 
 
 def _outside_ranges(con, ranges) -> list[Problem]:

@@ -97,14 +97,16 @@ def run(data, entity_id: int, mode: str, rows: dict, extra: list):
     else:
         data_stream = StreamData("transactions", frame, "all")
     staged = stage(Extraction([data_stream]), data / "staging" / str(run_id), currency="EUR")
-    validate(staged)
+    totals = validate(staged)
     with db.transaction(data) as con:
         con.execute(
             "INSERT INTO import_runs (id, entity_id, trigger, status) VALUES (?, ?, 'manual', 'running')",
             [run_id, entity_id],
         )
         result = merge(con, staged, entity_id=entity_id, run_id=run_id)
-        regenerate(con, changes_for(entity_id, result))
+        # as an import run does: validation's finding that every staged entry balances
+        balanced = totals.unbalanced_entries == 0
+        regenerate(con, changes_for(entity_id, result, staged_entries_balance=balanced))
     staged.remove()
     return result
 
@@ -180,3 +182,66 @@ def assert_ledger_rows_match_a_rebuild(data, entity_id: int) -> None:
         rebuilt = ledger_rows(con, entity_id)
         con.execute("ROLLBACK")
     assert updated == rebuilt
+
+
+def unbalanced_entries(data, entity_id: int) -> list[tuple]:
+    with db.connect(data) as con:
+        return con.execute(
+            "SELECT journal, entry, amount FROM rpt_unbalanced_entries WHERE entity_id = ? ORDER BY ALL",
+            [entity_id],
+        ).fetchall()
+
+
+def entry_rows(entry: str, day: date, amounts: list[str]) -> dict:
+    return {
+        f"{entry}-{i}": {"tx_date": day, "account_code": "1000", "amount": Decimal(a)}
+        for i, a in enumerate(amounts)
+    }
+
+
+def run_entries(data, entity_id: int, mode: str, rows: dict, extra: list):
+    """Like `run`, with each key's entry named by the part before its '-'."""
+    run_id = next(counter)
+    frame = frame_from_rows(
+        "transactions",
+        [{"line_key": k, "journal": "J", "entry": k.split("-")[0], **v} for k, v in rows.items()],
+    )
+    ranges = [(m, date.fromordinal(month_end(m).toordinal() - 1)) for m in extra]
+    staged = stage(
+        Extraction([StreamData("transactions", frame, mode, ranges)]),
+        data / "s" / str(run_id),
+        currency="EUR",
+    )
+    totals = validate(staged)
+    with db.transaction(data) as con:
+        con.execute(
+            "INSERT INTO import_runs (id, entity_id, trigger, status) VALUES (?, ?, 'manual', 'running')",
+            [run_id, entity_id],
+        )
+        result = merge(con, staged, entity_id=entity_id, run_id=run_id)
+        regenerate(con, changes_for(entity_id, result, staged_entries_balance=totals.unbalanced_entries == 0))
+
+
+def test_balanced_lines_replacing_all_clear_the_unbalanced_entries_of_before(data):
+    with db.transaction(data) as con:
+        entity_id = entities.ensure_entity(con, "Replaced")
+    run_entries(data, entity_id, "all", entry_rows("E1", date(2024, 1, 15), ["10.00", "-9.00"]), [])
+    assert unbalanced_entries(data, entity_id) == [("J", "E1", Decimal("1.00"))]
+    # The source sends everything again, corrected: nothing unbalanced is left.
+    run_entries(data, entity_id, "all", entry_rows("E1", date(2024, 1, 15), ["10.00", "-10.00"]), [])
+    assert unbalanced_entries(data, entity_id) == []
+
+
+def test_balanced_lines_for_some_months_keep_the_unbalanced_entries_of_others(data):
+    with db.transaction(data) as con:
+        entity_id = entities.ensure_entity(con, "Partly replaced")
+    rows = {
+        **entry_rows("E1", date(2024, 1, 15), ["10.00", "-9.00"]),
+        **entry_rows("E2", date(2024, 2, 15), ["5.00", "-5.00"]),
+    }
+    run_entries(data, entity_id, "all", rows, [])
+    # A balanced file for February only: January's unbalanced entry stays listed.
+    run_entries(
+        data, entity_id, "ranges", entry_rows("E2", date(2024, 2, 15), ["6.00", "-6.00"]), [MONTHS[1]]
+    )
+    assert unbalanced_entries(data, entity_id) == [("J", "E1", Decimal("1.00"))]
