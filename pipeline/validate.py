@@ -17,8 +17,6 @@ from pipeline.errors import ParseError
 from pipeline.staging import Staged
 
 MAX_LISTED = 200  # problems listed one by one; beyond this a single summary problem counts the rest
-# An entry is its journal and entry number; a line without an entry number is an entry of its own.
-ENTRY = "journal, entry, CASE WHEN entry IS NULL THEN line_key END"
 
 
 @dataclass
@@ -134,11 +132,11 @@ def _entries(con) -> tuple[int, int, list[Problem]]:
     Lines without an entry number count as an entry each and are not checked for balance.
     """
     # Most files balance: count entries and unbalanced ones in one pass, and group again for
-    # the listing only when there is something to list.
+    # the listing only when there is something to list. An entry is its journal and entry
+    # number; lines without one are counted apart, an entry each.
     entries, unbalanced = con.execute(
-        f"""SELECT count(*), count_if(entry IS NOT NULL AND diff <> 0) FROM (
-               SELECT entry, sum(amount) AS diff FROM transactions GROUP BY {ENTRY}
-           )"""  # noqa: S608 (a constant)
+        """SELECT count(*) + (SELECT count(*) FROM transactions WHERE entry IS NULL), count_if(diff <> 0)
+           FROM (SELECT sum(amount) AS diff FROM transactions WHERE entry IS NOT NULL GROUP BY journal, entry)"""
     ).fetchone()
     if not unbalanced:
         return entries, 0, []

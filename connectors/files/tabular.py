@@ -1274,13 +1274,19 @@ def _key_prefix(mode: str) -> pl.Expr:
     return pl.concat_str(parts, separator="|")
 
 
+def _distinct(lines: pl.LazyFrame, key: pl.Expr) -> bool:
+    """Whether no two lines share a hash of `key` (so no two share the key)."""
+    # Counting distinct hashes is cheaper than grouping them and answers the usual case.
+    counts = lines.select(key.hash().alias("_h")).select(
+        pl.len().alias("n"), pl.col("_h").n_unique().alias("u")
+    )
+    n, unique = counts.collect(engine="streaming").row(0)
+    return n == unique
+
+
 def _duplicate_hashes(lines: pl.LazyFrame, mode: str) -> list[int]:
     """The hashes of key prefixes that occur more than once, usually none (see `_duplicates`)."""
-    hashes = lines.select(_key_prefix(mode).hash().alias("_h"))
-    # Counting distinct hashes is cheaper than grouping them and answers the usual case.
-    counts = hashes.select(pl.len().alias("n"), pl.col("_h").n_unique().alias("unique"))
-    n, unique = counts.collect(engine="streaming").row(0)
-    if n == unique:
+    if _distinct(lines, _key_prefix(mode)):
         return []
     return _duplicates(lines, mode).collect(engine="streaming")["_h"].to_list()
 
@@ -1734,7 +1740,9 @@ def _extract_via(plan: Plan, path: Path, entity: tuple[str | None, int | None]) 
                 .collect(engine="streaming")
             )
         duplicates: list[int] = []
-        if mode != "given":
+        # The one-pass copy is keyed already (prefix, or prefix|1): its keys are distinct exactly
+        # when the prefixes are, and hashing one column is cheaper than building the prefixes.
+        if mode != "given" and not (one_pass and _distinct(lines.filter(money_filter), pl.col("line_key"))):
             duplicates = _duplicate_hashes(lines.filter(money_filter), mode)
         if mode == "source" and duplicates:
             plan.problems.append(
