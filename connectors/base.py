@@ -193,7 +193,7 @@ class StreamData:
         file parser does, while it numbers repeated lines), so validation need not count them
         again.
     prestaged: a parquet file the connector wrote in the staged shape (the stream's columns
-        conformed, defaults applied as pipeline.staging.with_defaults does, every row a row of
+        conformed, defaults applied as with_defaults does, every row a row of
         the stream; other columns are ignored), and that `rows` reads: staging takes it as it
         is instead of writing the rows again.
     """
@@ -264,7 +264,7 @@ class ExtractRequest:
     # an intermediate file once, e.g. a parsed CSV as parquet, instead of reading its input twice.
     scratch_dir: Path | None = None
     # The entity's own currency and first month of the fiscal year, when set: with the source's,
-    # the defaults of staged lines (pipeline.staging.with_defaults), for a connector that writes
+    # the defaults of staged lines (with_defaults), for a connector that writes
     # its staged file itself (StreamData.prestaged).
     currency: str | None = None
     fiscal_year_start_month: int | None = None
@@ -322,6 +322,28 @@ def conform(stream: str, frame: pl.LazyFrame | pl.DataFrame, keep: Sequence[str]
         else:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
     return lf.select(*exprs, *keep)
+
+
+def with_defaults(stream: str, lf: pl.LazyFrame, *, currency: str | None, fy_start: int) -> pl.LazyFrame:
+    """Fill what a source may leave out, so stored rows compare equal across runs."""
+    if stream == "transactions":
+        month = pl.col("tx_date").dt.month()
+        year = pl.col("tx_date").dt.year()
+        derived_fy = pl.when(month >= fy_start).then(year).otherwise(year - 1) if fy_start > 1 else year
+        derived_period = ((month - fy_start + 12) % 12) + 1
+        lf = lf.with_columns(
+            pl.coalesce(pl.col("fiscal_year"), derived_fy.cast(pl.Int32)).alias("fiscal_year"),
+            pl.coalesce(pl.col("period"), derived_period.cast(pl.Int32)).alias("period"),
+            pl.coalesce(pl.col("currency"), pl.lit(currency, dtype=pl.Utf8)).alias("currency"),
+        )
+    elif stream == "opening_balances":
+        lf = lf.with_columns(
+            pl.coalesce(
+                pl.col("balance_date"),
+                pl.date(pl.col("fiscal_year"), pl.lit(fy_start), pl.lit(1)),
+            ).alias("balance_date")
+        )
+    return lf
 
 
 def axes_json(axes: Mapping[str, str | None]) -> str | None:

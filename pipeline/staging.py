@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.base import STREAM_COLUMNS, Extraction, StreamData, conform
+from connectors.base import STREAM_COLUMNS, Extraction, StreamData, conform, with_defaults
 from pipeline.errors import ParseError
 
 
@@ -42,28 +42,6 @@ class Staged:
 
 def staging_folder(data: Path, run_id: int) -> Path:
     return data / "staging" / f"run_{run_id}"
-
-
-def with_defaults(stream: str, lf: pl.LazyFrame, *, currency: str | None, fy_start: int) -> pl.LazyFrame:
-    """Fill what a source may leave out, so stored rows compare equal across runs."""
-    if stream == "transactions":
-        month = pl.col("tx_date").dt.month()
-        year = pl.col("tx_date").dt.year()
-        derived_fy = pl.when(month >= fy_start).then(year).otherwise(year - 1) if fy_start > 1 else year
-        derived_period = ((month - fy_start + 12) % 12) + 1
-        lf = lf.with_columns(
-            pl.coalesce(pl.col("fiscal_year"), derived_fy.cast(pl.Int32)).alias("fiscal_year"),
-            pl.coalesce(pl.col("period"), derived_period.cast(pl.Int32)).alias("period"),
-            pl.coalesce(pl.col("currency"), pl.lit(currency, dtype=pl.Utf8)).alias("currency"),
-        )
-    elif stream == "opening_balances":
-        lf = lf.with_columns(
-            pl.coalesce(
-                pl.col("balance_date"),
-                pl.date(pl.col("fiscal_year"), pl.lit(fy_start), pl.lit(1)),
-            ).alias("balance_date")
-        )
-    return lf
 
 
 def stage(

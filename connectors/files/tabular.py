@@ -44,6 +44,7 @@ from connectors.base import (
     StreamData,
     conform,
     frame_from_rows,
+    with_defaults,
 )
 from connectors.files import sniff
 from connectors.files.presets import (
@@ -60,7 +61,6 @@ from connectors.files.presets import (
 )
 from connectors.files.sniff import normalise_header
 from pipeline.errors import ConfigError, InputTooLarge, ParseError
-from pipeline.staging import with_defaults
 
 ROW = "_row"
 HEADER_SEARCH_ROWS = 30

@@ -385,10 +385,22 @@ def staged_lines(path: Path, tmp_path: Path, one_pass: bool, **kwargs) -> tuple[
 
 ONE_PASS_FILES = {
     # name: (file content, expected to be staged by the parser itself)
-    "plain": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,2,4000,-10.00\n", True),
-    "blank rows": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n,,,,,\n2024-01-31,MEM,1,2,4000,-10.00\n", False),
-    "repeated line numbers": (b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,1,4000,-10.00\n", False),
-    "no line numbers": (b"date,journal,entry,account,amount\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,4000,-20.00\n", False),
+    "plain": (
+        b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,2,4000,-10.00\n",
+        True,
+    ),
+    "blank rows": (
+        b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n,,,,,\n2024-01-31,MEM,1,2,4000,-10.00\n",
+        False,
+    ),
+    "repeated line numbers": (
+        b"date,journal,entry,line,account,amount\n2024-01-31,MEM,1,1,1000,10.00\n2024-01-31,MEM,1,1,4000,-10.00\n",
+        False,
+    ),
+    "no line numbers": (
+        b"date,journal,entry,account,amount\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,1000,10.00\n2024-01-31,MEM,1,4000,-20.00\n",
+        False,
+    ),
 }
 
 
@@ -397,7 +409,10 @@ def test_one_pass_stages_what_the_general_path_stages(tmp_path, name):
     content, expected_prestaged = ONE_PASS_FILES[name]
     path = tmp_path / "ledger.csv"
     path.write_bytes(content)
-    options = {"preset": "generic", "options": {"columns": {f: f for f in content.decode().split("\n")[0].split(",")}}}
+    options = {
+        "preset": "generic",
+        "options": {"columns": {f: f for f in content.decode().split("\n")[0].split(",")}},
+    }
     one, prestaged = staged_lines(path, tmp_path, True, currency="EUR", fiscal_year_start_month=4, **options)
     general, _ = staged_lines(path, tmp_path, False, currency="EUR", fiscal_year_start_month=4, **options)
     assert prestaged is expected_prestaged

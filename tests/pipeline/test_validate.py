@@ -34,7 +34,10 @@ def test_unbalanced_entries_are_listed_up_to_the_cap_then_counted(tmp_path):
     for n in range(1, 301):
         # Entries 1-205 are off by 0.01; entries 206-300 balance.
         off = "0.01" if n <= 205 else "0.00"
-        rows += [line(f"{n}|1", str(n), "10.00"), line(f"{n}|2", str(n), str(Decimal("-10.00") + Decimal(off)))]
+        rows += [
+            line(f"{n}|1", str(n), "10.00"),
+            line(f"{n}|2", str(n), str(Decimal("-10.00") + Decimal(off))),
+        ]
     # Lines without an entry number are an entry each and are not checked for balance.
     rows += [line("loose-1", None, "5.00"), line("loose-2", None, "-4.00")]
     totals = validate(staged(tmp_path, rows), file_name="ledger.csv")
