@@ -129,12 +129,15 @@ def _merge_lines(
         "date_col": date_col or "CAST(NULL AS DATE)",
     }
     params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
-    in_scope, diff, delete, insert, diff_whole = (
-        st.format(**fmt) for st in sqlfiles.statements("merge", "keyed_lines.sql")
-    )
     counts = dict.fromkeys(("insert", "update", "delete"), 0)
     # Table names come from LINE_TABLES, never from input.
     stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
+    whole = compare_whole(stream.replace, stream.rows, stored)
+    (stored_rows,) = sqlfiles.statements("merge", "stored_whole.sql" if whole else "stored_keyed.sql")
+    fmt["stored"] = stored_rows.format(**fmt)
+    in_scope, diff, delete, insert = (
+        st.format(**fmt) for st in sqlfiles.statements("merge", "keyed_lines.sql")
+    )
     if stored == 0:
         # The entity's first lines: nothing to compare with, every staged row is new.
         con.execute(
@@ -143,11 +146,9 @@ def _merge_lines(
         )
         counts["insert"] = stream.rows
     else:
-        if compare_whole(stream.replace, stream.rows, stored):
-            sqlfiles.execute(con, diff_whole, params)
-        else:
+        if not whole:
             sqlfiles.execute(con, in_scope, params)
-            sqlfiles.execute(con, diff, params)
+        sqlfiles.execute(con, diff, params)
         for action, n in con.execute("SELECT action, count(*) FROM merge_diff GROUP BY action").fetchall():
             counts[action] = n
     # Changed lines are kept to update the ledger-derived rows from, unless they are a large part
@@ -168,9 +169,9 @@ def _merge_lines(
 
 
 def compare_whole(replace: str, staged_rows: int, stored_rows: int) -> bool:
-    """Whether to compare every stored row in scope in one join (keyed_lines.sql, last statement)
-    instead of listing stored keys first: when a replacing stream sends about as many rows as
-    the entity holds, every stored row is read anyway."""
+    """Whether to compare every stored row in scope as it streams by (stored_whole.sql) instead of
+    listing stored keys first (stored_keyed.sql): when a replacing stream sends about as many
+    rows as the entity holds, every stored row is read anyway."""
     return replace != "none" and staged_rows * WHOLE_SHARE >= stored_rows
 
 

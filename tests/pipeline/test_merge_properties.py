@@ -73,19 +73,18 @@ def apply_model(model: dict, mode: str, rows: dict, extra: list) -> dict:
     return new
 
 
-def run(data, entity_id: int, mode: str, rows: dict, extra: list):
+def shared_entry(key: str) -> str:
+    # Keys share entries (K0, K4, K8 are one entry) so entries gain, lose and change lines.
+    return f"E{int(key[1:]) % 4}"
+
+
+def run(data, entity_id: int, mode: str, rows: dict, extra: list, entry=shared_entry):
+    """Stage, validate, merge and regenerate one extraction as an import run does."""
     run_id = next(counter)
     frame = frame_from_rows(
         "transactions",
         [
-            # Keys share entries (K0, K4, K8 are one entry) so entries gain, lose and change lines.
-            {
-                "line_key": k,
-                "journal": "J",
-                "entry": f"E{int(k[1:]) % 4}",
-                **v,
-                "amount": Decimal(v["amount"]),
-            }
+            {"line_key": k, "journal": "J", "entry": entry(k), **v, "amount": Decimal(v["amount"])}
             for k, v in rows.items()
         ],
     )
@@ -201,25 +200,7 @@ def entry_rows(entry: str, day: date, amounts: list[str]) -> dict:
 
 def run_entries(data, entity_id: int, mode: str, rows: dict, extra: list):
     """Like `run`, with each key's entry named by the part before its '-'."""
-    run_id = next(counter)
-    frame = frame_from_rows(
-        "transactions",
-        [{"line_key": k, "journal": "J", "entry": k.split("-")[0], **v} for k, v in rows.items()],
-    )
-    ranges = [(m, date.fromordinal(month_end(m).toordinal() - 1)) for m in extra]
-    staged = stage(
-        Extraction([StreamData("transactions", frame, mode, ranges)]),
-        data / "s" / str(run_id),
-        currency="EUR",
-    )
-    totals = validate(staged)
-    with db.transaction(data) as con:
-        con.execute(
-            "INSERT INTO import_runs (id, entity_id, trigger, status) VALUES (?, ?, 'manual', 'running')",
-            [run_id, entity_id],
-        )
-        result = merge(con, staged, entity_id=entity_id, run_id=run_id)
-        regenerate(con, changes_for(entity_id, result, staged_entries_balance=totals.unbalanced_entries == 0))
+    run(data, entity_id, mode, rows, extra, entry=lambda key: key.split("-")[0])
 
 
 def test_balanced_lines_replacing_all_clear_the_unbalanced_entries_of_before(data):
