@@ -263,7 +263,7 @@ def execute_run(
     `progress(stage, fraction)` is handed to the connector (file parsers report how far they read).
     """
     data = db.data_dir(data)
-    with db.transaction(data) as con:
+    with db.transaction(data, vacuum=False) as con:
         claimed = claim_run(con, data, run_id)
     return run_claimed(data, claimed, progress=progress)
 
@@ -318,7 +318,8 @@ def run_claimed(
         totals = validate(staged, file_name=run["file_name"])
         fault_point("after_staging")
         heartbeat.stop()
-        with db.transaction(data) as con:
+        due = [False]
+        with db.transaction(data, vacuum=lambda: due[0]) as con:
             _still_ours(con, run_id)
             _update_entity_facts(con, ent, extraction)
             result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
@@ -364,6 +365,7 @@ def run_claimed(
                     run_id,
                 ],
             )
+            due[0] = vacuum_due(con, run_id, ent["id"], result)
             fault_point("before_commit")
         return RunResult(
             run_id=run_id,
@@ -389,6 +391,28 @@ def run_claimed(
     finally:
         heartbeat.stop()
         shutil.rmtree(staging_folder(data, run_id), ignore_errors=True)
+
+
+# A run vacuums deleted rows at its commit when it replaced or deleted at least 1/VACUUM_SHARE of
+# the entity's lines, and every VACUUM_EVERY-th run; other runs leave that to a later checkpoint.
+VACUUM_SHARE = 20
+VACUUM_EVERY = 20
+
+
+def vacuum_due(con, run_id: int, entity_id: int, result) -> bool:
+    """Whether this run's commit should also vacuum the warehouse's deleted rows (db.transaction).
+
+    Small runs skip it (it can cost more than the run); a run that replaced much of an entity
+    reclaims what it freed, and every VACUUM_EVERY-th run reclaims what small runs left, so an
+    install without the scheduler or the app running still stays compact.
+    """
+    if run_id % VACUUM_EVERY == 0:
+        return True
+    dead = result.updated + result.deleted
+    if not dead:
+        return False
+    lines = con.execute("SELECT count(*) FROM transactions WHERE entity_id = ?", [entity_id]).fetchone()[0]
+    return dead * VACUUM_SHARE >= lines
 
 
 def _scratch(data: Path, run_id: int) -> Path:
@@ -525,7 +549,7 @@ def import_file(
     # Hashing a large export takes about a second per GB; hashlib releases the GIL, so it runs
     # beside the parse instead of before it.
     digest = _HASHING.submit(file_sha256, path)
-    with db.transaction(data) as con:
+    with db.transaction(data, vacuum=False) as con:
         org_id = entities.ensure_organisation(con, organisation) if organisation else None
         entity_id = entities.ensure_entity(con, entity_name, organisation_id=org_id)
         run_id = queue_run(
@@ -551,7 +575,7 @@ def sync_entity(
     options: dict[str, Any] | None = None,
 ) -> RunResult:
     """Queue and run an import of a connected (non-file) entity in this process."""
-    with db.transaction(data) as con:
+    with db.transaction(data, vacuum=False) as con:
         run_id = queue_run(
             con,
             entity_id,

@@ -700,7 +700,7 @@ def import_xas(
     path = Path(path).resolve()
     if not path.is_file():
         raise ParseError("the file does not exist or is not a file", file=str(path))
-    with db.transaction(data) as con:
+    with db.transaction(data, vacuum=False) as con:
         org = (
             entities.ensure_organisation(con, organisation)
             if organisation
