@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -100,17 +100,17 @@ def connect(
 
 @contextmanager
 def transaction(
-    data: str | os.PathLike | None = None, *, vacuum: bool | Callable[[], bool] = True, **kwargs
+    data: str | os.PathLike | None = None, *, vacuum: bool = True, **kwargs
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection inside one transaction: committed on success, rolled back on any error.
 
-    `vacuum` False (or a callable answering False after the block) writes the committed changes
-    into the file without vacuuming deleted rows (`checkpoint_without_vacuum`).
+    `vacuum` False writes the committed changes into the file without vacuuming deleted rows
+    (`checkpoint_without_vacuum`).
     """
     with connect(data, **kwargs) as con:
         with _begun(con):
             yield con
-        if not (vacuum() if callable(vacuum) else vacuum):
+        if not vacuum:
             checkpoint_without_vacuum(con)
 
 

@@ -31,7 +31,7 @@ from connectors import registry
 from connectors.base import Extraction, ExtractRequest, Problem
 from pipeline import db, entities
 from pipeline.errors import ConfigError, InterruptedRun, LedgerlineError, ParseError
-from pipeline.merge import changes_for, merge
+from pipeline.merge import MergeResult, changes_for, merge
 from pipeline.regenerate import regenerate
 from pipeline.staging import stage, staging_folder
 from pipeline.validate import validate
@@ -318,55 +318,56 @@ def run_claimed(
         totals = validate(staged, file_name=run["file_name"])
         fault_point("after_staging")
         heartbeat.stop()
-        due = [False]
-        with db.transaction(data, vacuum=lambda: due[0]) as con:
-            _still_ours(con, run_id)
-            _update_entity_facts(con, ent, extraction)
-            result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
-            regenerate(
-                con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
-            )
-            con.execute(
-                """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
-                   ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
-                   updated_at = now()""",
-                [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
-            )
-            problems = [*extraction.problems, *totals.problems, *result.problems]
-            _store_problems(con, run_id, ent["id"], problems)
-            stats = {
-                **{k: _jsonable(v) for k, v in extraction.stats.items()},
-                "lines": totals.lines,
-                "entries": totals.entries,
-                "debit_total": f"{totals.debit_total:.2f}",
-                "credit_total": f"{totals.credit_total:.2f}",
-                "accounts": totals.accounts,
-                "opening_lines": totals.opening_lines,
-                "streams": result.per_stream,
-                "seconds": round(time.monotonic() - started, 3),
-            }
-            con.execute(
-                """UPDATE import_runs SET status = 'succeeded', finished_at = current_timestamp,
-                       format = coalesce(format, ?), cursor_before = ?, cursor_after = ?, rows_read = ?,
-                       inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?,
-                       file_sha256 = coalesce(?, file_sha256)
-                   WHERE id = ?""",
-                [
-                    extraction.format or connector_name,
-                    json.dumps(cursor, default=str),
-                    json.dumps(extraction.cursor, default=str),
-                    totals.lines,
-                    result.inserted,
-                    result.updated,
-                    result.deleted,
-                    len(problems),
-                    json.dumps(stats),
-                    file_digest.result() if file_digest else None,
-                    run_id,
-                ],
-            )
-            due[0] = vacuum_due(con, run_id, ent["id"], result)
-            fault_point("before_commit")
+        with db.connect(data) as con:
+            with db.atomic(con):
+                _still_ours(con, run_id)
+                _update_entity_facts(con, ent, extraction)
+                result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
+                regenerate(
+                    con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
+                )
+                con.execute(
+                    """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
+                       ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
+                       updated_at = now()""",
+                    [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
+                )
+                problems = [*extraction.problems, *totals.problems, *result.problems]
+                _store_problems(con, run_id, ent["id"], problems)
+                stats = {
+                    **{k: _jsonable(v) for k, v in extraction.stats.items()},
+                    "lines": totals.lines,
+                    "entries": totals.entries,
+                    "debit_total": f"{totals.debit_total:.2f}",
+                    "credit_total": f"{totals.credit_total:.2f}",
+                    "accounts": totals.accounts,
+                    "opening_lines": totals.opening_lines,
+                    "streams": result.per_stream,
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+                con.execute(
+                    """UPDATE import_runs SET status = 'succeeded', finished_at = current_timestamp,
+                           format = coalesce(format, ?), cursor_before = ?, cursor_after = ?, rows_read = ?,
+                           inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?,
+                           file_sha256 = coalesce(?, file_sha256)
+                       WHERE id = ?""",
+                    [
+                        extraction.format or connector_name,
+                        json.dumps(cursor, default=str),
+                        json.dumps(extraction.cursor, default=str),
+                        totals.lines,
+                        result.inserted,
+                        result.updated,
+                        result.deleted,
+                        len(problems),
+                        json.dumps(stats),
+                        file_digest.result() if file_digest else None,
+                        run_id,
+                    ],
+                )
+                fault_point("before_commit")
+            if not vacuum_due(run_id, result):
+                db.checkpoint_without_vacuum(con)
         return RunResult(
             run_id=run_id,
             status="succeeded",
@@ -399,20 +400,15 @@ VACUUM_SHARE = 20
 VACUUM_EVERY = 20
 
 
-def vacuum_due(con, run_id: int, entity_id: int, result) -> bool:
+def vacuum_due(run_id: int, result: MergeResult) -> bool:
     """Whether this run's commit should also vacuum the warehouse's deleted rows (db.transaction).
 
     Small runs skip it (it can cost more than the run); a run that replaced much of an entity
     reclaims what it freed, and every VACUUM_EVERY-th run reclaims what small runs left, so an
     install without the scheduler or the app running still stays compact.
     """
-    if run_id % VACUUM_EVERY == 0:
-        return True
     dead = result.updated + result.deleted
-    if not dead:
-        return False
-    lines = con.execute("SELECT count(*) FROM transactions WHERE entity_id = ?", [entity_id]).fetchone()[0]
-    return dead * VACUUM_SHARE >= lines
+    return run_id % VACUUM_EVERY == 0 or (dead > 0 and dead * VACUUM_SHARE >= result.lines)
 
 
 def _scratch(data: Path, run_id: int) -> Path:
@@ -534,6 +530,7 @@ def import_file(
     progress: Callable[[str, float], None] | None = None,
 ) -> RunResult:
     """Import one file for one entity (created when new) as a run, and wait for it."""
+    data = db.data_dir(data)
     from connectors.files import detect_format
 
     path = Path(path).resolve()
@@ -562,8 +559,8 @@ def import_file(
             params={"path": str(path), "options": opts, "max_bytes": max_bytes},
         )
         # Queued and claimed in one transaction: a run started here waits for no worker.
-        claimed = claim_run(con, db.data_dir(data), run_id)
-    return run_claimed(db.data_dir(data), claimed, progress=progress, file_digest=digest)
+        claimed = claim_run(con, data, run_id)
+    return run_claimed(data, claimed, progress=progress, file_digest=digest)
 
 
 def sync_entity(
@@ -575,6 +572,7 @@ def sync_entity(
     options: dict[str, Any] | None = None,
 ) -> RunResult:
     """Queue and run an import of a connected (non-file) entity in this process."""
+    data = db.data_dir(data)
     with db.transaction(data, vacuum=False) as con:
         run_id = queue_run(
             con,
@@ -584,8 +582,8 @@ def sync_entity(
             priority=10 if trigger == "manual" else 0,
             params={"options": options or {}},
         )
-        claimed = claim_run(con, db.data_dir(data), run_id)
-    return run_claimed(db.data_dir(data), claimed)
+        claimed = claim_run(con, data, run_id)
+    return run_claimed(data, claimed)
 
 
 def list_runs(con, *, entity_id: int | None = None, limit: int = 100) -> list[dict]:

@@ -48,6 +48,7 @@ class MergeResult:
     ledger_delta: bool = False  # temp table ledger_delta holds the changed transactions
     # The entity's lines are now exactly the staged ones (a first load, or a stream replacing all).
     lines_whole: bool = False
+    lines: int = 0  # the entity's ledger lines after the merge
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -71,9 +72,10 @@ def merge(con: duckdb.DuckDBPyConnection, staged: Staged, *, entity_id: int, run
         stream = staged.streams.get(table)
         if stream is None:
             continue
-        counts, delta, first_load = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
+        counts, delta, stored = _merge_lines(con, table, date_col, columns, stream, entity_id, run_id)
         if table == "transactions":
-            result.lines_whole = first_load or stream.replace == "all"
+            result.lines_whole = stored == 0 or stream.replace == "all"
+            result.lines = stored + counts["insert"] - counts["delete"]
         result.per_stream[table] = counts
         result.inserted += counts["insert"]
         result.updated += counts["update"]
@@ -109,9 +111,9 @@ def _add_unknown_accounts(con: duckdb.DuckDBPyConnection, entity_id: int, run_id
 
 def _merge_lines(
     con, table, date_col, columns, stream: StagedStream, entity_id, run_id
-) -> tuple[dict[str, int], bool, bool]:
+) -> tuple[dict[str, int], bool, int]:
     """Merge one staged line stream; returns the counts, whether the changed lines were kept in
-    ledger_delta, and whether the entity had no lines before."""
+    ledger_delta, and how many lines the entity had before."""
     con.execute("CREATE OR REPLACE TEMP TABLE merge_ranges (start_date DATE, end_date DATE)")
     if stream.replace == "ranges" and stream.ranges:
         con.executemany("INSERT INTO merge_ranges VALUES (?, ?)", [list(r) for r in stream.ranges])
@@ -165,7 +167,7 @@ def _merge_lines(
         sqlfiles.execute(con, insert, {**params, "all_new": all_new})
     if delta:
         sqlfiles.execute(con, capture_new, params)
-    return counts, delta, stored == 0
+    return counts, delta, stored
 
 
 def compare_whole(replace: str, staged_rows: int, stored_rows: int) -> bool:

@@ -697,6 +697,7 @@ def import_xas(
     organisation_id: int | None = None,
 ) -> imports.RunResult:
     """Import a payroll auditfile (XAS) into a payroll entity (created when new) and wait for it."""
+    data = db.data_dir(data)
     path = Path(path).resolve()
     if not path.is_file():
         raise ParseError("the file does not exist or is not a file", file=str(path))
@@ -725,8 +726,8 @@ def import_xas(
             file_sha256=imports.file_sha256(path),
             params={"path": str(path), "options": {}},
         )
-        claimed = imports.claim_run(con, db.data_dir(data), run_id)
-    return imports.run_claimed(db.data_dir(data), claimed)
+        claimed = imports.claim_run(con, data, run_id)
+    return imports.run_claimed(data, claimed)
 
 
 def import_xas_upload(

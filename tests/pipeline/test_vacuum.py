@@ -48,20 +48,13 @@ def test_deleted_rows_wait_for_a_checkpoint_that_vacuums(data):
     assert row_groups(data) < full
 
 
-def result(updated: int, deleted: int) -> MergeResult:
-    return MergeResult(inserted=0, updated=updated, deleted=deleted)
+def result(updated: int, deleted: int, lines: int) -> MergeResult:
+    return MergeResult(inserted=0, updated=updated, deleted=deleted, lines=lines)
 
 
-def test_a_run_vacuums_when_it_replaced_much_of_its_entity_or_every_twentieth_run(data):
-    with db.transaction(data) as con:
-        entity_id = entities.ensure_entity(con, "Ledger")
-        con.execute(
-            """INSERT INTO transactions (entity_id, line_key, tx_date, account_code, amount, run_id)
-               SELECT ?, 'K' || i, DATE '2024-01-31', '1000', 1.00, 1 FROM range(1000) r(i)""",
-            [entity_id],
-        )
-        # 1,000 lines: replacing 49 is small, 50 (1/20) is not.
-        assert not imports.vacuum_due(con, 41, entity_id, result(40, 9))
-        assert imports.vacuum_due(con, 41, entity_id, result(40, 10))
-        assert not imports.vacuum_due(con, 41, entity_id, result(0, 0))
-        assert imports.vacuum_due(con, 40, entity_id, result(0, 0))
+def test_a_run_vacuums_when_it_replaced_much_of_its_entity_or_every_twentieth_run():
+    # 1,000 lines: replacing 49 is small, 50 (1/20) is not.
+    assert not imports.vacuum_due(41, result(40, 9, 1000))
+    assert imports.vacuum_due(41, result(40, 10, 1000))
+    assert not imports.vacuum_due(41, result(0, 0, 1000))
+    assert imports.vacuum_due(40, result(0, 0, 1000))
