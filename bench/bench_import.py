@@ -180,7 +180,8 @@ print(json.dumps(out))
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         parquet = data / "lines.parquet"
         con.execute(
-            f"""COPY (SELECT line_key, journal, entry, line, tx_date, fiscal_year, period, account_code, amount,
+            # The feed sends every key, as an ERP's API does (a CSV's own keys are derived).
+            f"""COPY (SELECT coalesce(line_key, concat(journal, '|', entry, '|', line)) AS line_key, journal, entry, line, tx_date, fiscal_year, period, account_code, amount,
                       currency, amount_fc, currency_fc, description, cost_centre, project, document_no, source_ref
                       FROM transactions) TO '{parquet}' (FORMAT parquet)"""
         )

@@ -32,8 +32,8 @@ def ledger(
         else "NULL"
     )
     con.execute(
-        f"""INSERT INTO transactions (entity_id, line_key, journal, entry, line, tx_date, fiscal_year, period,
-                                      account_code, amount, currency, cost_centre, source_ref, run_id)
+        f"""INSERT INTO transactions (entity_id, line_key, key_hash, journal, entry, line, tx_date, fiscal_year,
+                                      period, account_code, amount, currency, cost_centre, source_ref, run_id)
             WITH e AS (
                 SELECT i, (i % $entities) + $first_id AS entity_id,
                        ($first_day + CAST(floor(random() * $days) AS INTEGER)) AS d,
@@ -43,7 +43,7 @@ def ledger(
                        {cc} AS cc
                 FROM range($entries) t(i)
             )
-            SELECT entity_id, 'B|' || i || '|' || l, 'MEM', i::VARCHAR, l::VARCHAR, d, year(d), month(d),
+            SELECT entity_id, 'B|' || i || '|' || l, hash('B|' || i || '|' || l), 'MEM', i::VARCHAR, l::VARCHAR, d, year(d), month(d),
                    {code}, CASE WHEN l = 1 THEN amount ELSE -amount END, 'EUR', cc, 'bench', 1
             FROM (SELECT *, CASE WHEN l = 1 THEN a1 ELSE a2 END AS k FROM e, (VALUES (1), (2)) v(l))
             ORDER BY entity_id, d, i, l""",

@@ -202,7 +202,23 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("ROLLBACK")
             raise
         applied.append(name)
+    _refresh_key_hashes(con)
     return applied
+
+
+def _refresh_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute transactions.key_hash again when DuckDB's hash() is not the one that wrote it.
+
+    A small sync finds stored lines by these hashes (pipeline/sql/merge/probe_hashed.sql); after
+    an upgrade that changed hash(), stale ones would hide lines the sync changes, which would then
+    be stored twice.
+    """
+    (same,) = con.execute("SELECT probe = hash('ledgerline key hash') FROM key_hash_function").fetchone()
+    if same:
+        return
+    with _begun(con):
+        con.execute("UPDATE transactions SET key_hash = hash(line_key) WHERE line_key IS NOT NULL")
+        con.execute("UPDATE key_hash_function SET probe = hash('ledgerline key hash')")
 
 
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -26,6 +26,10 @@ WHOLE_SHARE = 2
 # Changed lines are carried as a delta when they are at most 1/DELTA_SHARE of the stored ones.
 DELTA_SHARE = 4
 
+# A ledger line stored without a line_key is keyed by its journal|entry|line, a missing part
+# empty (StreamData.derived_keys); concat skips NULLs as the file parser's key does.
+DERIVED_KEY = "concat(journal, '|', entry, '|', line)"
+
 # Line tables merged on line_key, with the date column that decides the replace scope (None for
 # tables that are only ever replaced whole or upserted: they have no 'ranges' scope).
 LINE_TABLES: dict[str, tuple[str | None, list[str]]] = {
@@ -124,16 +128,17 @@ def _merge_lines(
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE merge_deleted (line_key VARCHAR)")
+    # Table names come from LINE_TABLES, never from input.
+    stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
     fmt = {
         "table": table,
         "cols": ", ".join(["line_key", *columns]),
         "compared": ", ".join(columns),
         "date_col": date_col or "CAST(NULL AS DATE)",
+        **_key_sql(con, table, stream, entity_id),
     }
     params = {"entity_id": entity_id, "run_id": run_id, "staged": str(stream.path), "replace": stream.replace}
     counts = dict.fromkeys(("insert", "update", "delete"), 0)
-    # Table names come from LINE_TABLES, never from input.
-    stored = con.execute(f"SELECT count(*) FROM {table} WHERE entity_id = ?", [entity_id]).fetchone()[0]  # noqa: S608
     whole = compare_whole(stream.replace, stream.rows, stored)
     (stored_rows,) = sqlfiles.statements("merge", "stored_whole.sql" if whole else "stored_keyed.sql")
     fmt["stored"] = stored_rows.format(**fmt)
@@ -168,6 +173,43 @@ def _merge_lines(
     if delta:
         sqlfiles.execute(con, capture_new, params)
     return counts, delta, stored
+
+
+def _key_sql(con, table: str, stream: StagedStream, entity_id: int) -> dict[str, str]:
+    """The SQL that keys one merge: the staged and stored key expressions, the filter that lists
+    the stored rows in scope, and the key hash the insert stores (ledger lines only)."""
+    if table != "transactions":
+        return {
+            "staged_key": "line_key",
+            "stored_key": "line_key",
+            "probe": "TRUE" if stream.replace != "none" else "line_key IN (SELECT k FROM merge_keys)",
+            "hash_col": "",
+            "hash_val": "",
+        }
+    derived = bool(
+        con.execute(
+            "SELECT count(*) FROM entities_with_derived_keys WHERE entity_id = ?", [entity_id]
+        ).fetchone()[0]
+    )
+    if stream.derived_keys and not derived:
+        con.execute("INSERT INTO entities_with_derived_keys VALUES (?)", [entity_id])
+    # Keys are derived only where some are: an entity whose lines all carry their key is probed
+    # on their hashes, without reading the key strings of every line (or the three columns a
+    # derived key is made of); entities_with_derived_keys lists the others.
+    stored_key = f"coalesce(line_key, {DERIVED_KEY})" if derived else "line_key"
+    if stream.replace != "none":
+        probe = "TRUE"
+    elif derived:
+        probe = f"{stored_key} IN (SELECT k FROM merge_keys)"  # noqa: S608 (fixed expressions)
+    else:
+        probe = sqlfiles.statements("merge", "probe_hashed.sql")[0]
+    return {
+        "staged_key": DERIVED_KEY if stream.derived_keys else "line_key",
+        "stored_key": stored_key,
+        "probe": probe.format(table=table),
+        "hash_col": ", key_hash",
+        "hash_val": ", CASE WHEN line_key IS NOT NULL THEN hash(line_key) END",
+    }
 
 
 def compare_whole(replace: str, staged_rows: int, stored_rows: int) -> bool:

@@ -825,7 +825,8 @@ def _ledger_lines(
     return rows_as_dicts(
         con.execute(
             """SELECT 'movement' AS kind, t.tx_date AS date, t.journal, t.entry, t.line, t.description,
-                   t.amount, t.cost_centre, t.project, t.document_no, t.source_ref, t.run_id,
+                   t.amount, t.cost_centre, t.project, t.document_no,
+                   t.source_ref || coalesce(CAST(t.source_line AS VARCHAR), '') AS source_ref, t.run_id,
                    r.file_name, r.format AS source_format, r.finished_at AS imported_at
             FROM transactions t
             JOIN map_accounts m ON m.structure_id = $s AND m.entity_id = t.entity_id AND m.account_code = t.account_code

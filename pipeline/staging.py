@@ -29,6 +29,7 @@ class StagedStream:
     deleted_path: Path | None
     rows: int
     keys_unique: bool = False
+    derived_keys: bool = False  # StreamData.derived_keys
 
 
 @dataclass
@@ -86,5 +87,12 @@ def _stage_stream(
             deleted_path
         )
     return StagedStream(
-        data.stream, path, data.replace, list(data.ranges), deleted_path, rows, data.keys_unique
+        data.stream,
+        path,
+        data.replace,
+        list(data.ranges),
+        deleted_path,
+        rows,
+        data.keys_unique,
+        data.derived_keys and data.stream == "transactions",
     )

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from connectors import registry
-from connectors.base import ExtractRequest, Problem
+from connectors.base import ExtractRequest, Problem, where_in_source_expr
 from connectors.files import detect_format, tabular
 from connectors.files.presets import PRESETS, USER_FIELDS
 from pipeline import db
@@ -214,7 +214,10 @@ def check_file(
         if tx is not None and tx.rows:
             head = (
                 pl.scan_parquet(tx.path)
-                .select("tx_date", "journal", "entry", "account_code", "description", "amount", "source_ref")
+                .select(
+                    *("tx_date", "journal", "entry", "account_code", "description", "amount"),
+                    where_in_source_expr().alias("source_ref"),
+                )
                 .head(n)
                 .collect()
             )

@@ -431,6 +431,39 @@ QUICKBOOKS = Preset(
     fill_down=("date", "journal", "entry"),
 )
 
+# Headings named after the fields themselves, as a home-made export or a spreadsheet kept by hand
+# has them (and as Ledgerline's benchmark files do). Without this preset such a file fell to the
+# look-alike that matched "Date", "Account" and "Amount" (QuickBooks' report: US dates, no line
+# numbers) and lost its journal, entry and line numbers. The signature keeps it to files that
+# number their lines, so vendor layouts are not taken over.
+STANDARD = Preset(
+    name="standard",
+    label="Plain ledger columns (date, journal, entry, line, account, amount ...)",
+    notes=(
+        "Headings named after the fields: date, journal, entry, line, account, account name, "
+        "description, amount (or debit and credit), currency, document no, cost centre, project. "
+        "Dates and decimal separators are detected; the file's own entry and line numbers key the lines."
+    ),
+    columns={
+        "date": ("Date", "Booking date", "Transaction date"),
+        "journal": ("Journal", "Journal code"),
+        "entry": ("Entry", "Entry no", "Entry number"),
+        "line": ("Line", "Line no", "Line number"),
+        "account": ("Account", "Account code", "Account number"),
+        "account_name": ("Account name", "Account description"),
+        "description": ("Description",),
+        "amount": ("Amount",),
+        "debit": ("Debit",),
+        "credit": ("Credit",),
+        "currency": ("Currency",),
+        "document_no": ("Document no", "Document number", "Document"),
+        "cost_centre": ("Cost centre", "Cost center"),
+        "project": ("Project",),
+    },
+    shapes=("signed", "debit_credit"),
+    signature=("Journal", "Entry", "Line"),
+)
+
 GENERIC = Preset(
     name="generic",
     label="Other CSV/Excel (name the columns)",
@@ -537,6 +570,7 @@ PRESETS: dict[str, Preset] = {
         TWINFIELD,
         XERO,
         QUICKBOOKS,
+        STANDARD,
         TRIAL_BALANCE,
         ADVENTUREWORKS,
         GENERIC,

@@ -43,7 +43,9 @@ from connectors.base import (
     Stream,
     StreamData,
     conform,
+    derived_key_expr,
     frame_from_rows,
+    where_in_source_expr,
     with_defaults,
 )
 from connectors.files import sniff
@@ -142,7 +144,11 @@ def preview(
     if plan.key_mode != "given":
         duplicates = _duplicates(lines, plan.key_mode).collect()["_h"].to_list()
         lines = _with_line_keys(lines, plan.key_mode, duplicates)
-    head = lines.sort([ROW, "_side"]).head(n).pipe(lambda lf: conform("transactions", lf)).collect()
+    head = (
+        conform("transactions", lines.sort([ROW, "_side"]).head(n))
+        .with_columns(where_in_source_expr().alias("source_ref"))
+        .collect()
+    )
     return plan.preset.name, head, problems
 
 
@@ -1158,13 +1164,12 @@ def _plan_generic(table: Table, choice: Choice, options: Mapping[str, Any], limi
     def build_lines(frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = frame.with_columns(
             *constants.values(),
-            pl.concat_str([pl.lit(prefix), (pl.col(ROW).cast(pl.Int64) + offset).cast(pl.Utf8)]).alias(
-                "source_ref"
-            ),
+            pl.lit(prefix).alias("source_ref"),
+            (pl.col(ROW).cast(pl.Int32) + offset).alias("source_line"),
         )
         common = [
             ROW, "tx_date", "journal", "entry", "line", "description", "document_no", "cost_centre",
-            "project", "fiscal_year", "period", "currency", "currency_fc", "source_ref",
+            "project", "fiscal_year", "period", "currency", "currency_fc", "source_ref", "source_line",
             "_skip", "_bad", "_rounded", "_noamount", *(["_month"] if preset.trial_balance else []),
         ]  # fmt: skip
         sides = []
@@ -1262,15 +1267,15 @@ def _decimal_hint(decimal: str) -> str:
 
 def _key_prefix(mode: str) -> pl.Expr:
     """journal|entry|line for source keys; journal|entry|date|account|amount for content keys."""
-    parts = [pl.col("journal").fill_null(""), pl.col("entry").fill_null("")]
     if mode == "source":
-        parts.append(pl.col("line").fill_null(""))
-    else:
-        parts += [
-            pl.col("tx_date").cast(pl.Utf8).fill_null(""),
-            pl.col("account_code").fill_null(""),
-            pl.col("amount").cast(pl.Utf8).fill_null(""),
-        ]
+        return derived_key_expr()
+    parts = [
+        pl.col("journal").fill_null(""),
+        pl.col("entry").fill_null(""),
+        pl.col("tx_date").cast(pl.Utf8).fill_null(""),
+        pl.col("account_code").fill_null(""),
+        pl.col("amount").cast(pl.Utf8).fill_null(""),
+    ]
     return pl.concat_str(parts, separator="|")
 
 
@@ -1307,16 +1312,18 @@ def _duplicates(lines: pl.LazyFrame, mode: str) -> pl.LazyFrame:
 
 
 def _with_line_keys(lines: pl.LazyFrame, mode: str, duplicates: Sequence[int]) -> pl.LazyFrame:
-    """Stable keys: the source's journal|entry|line, else journal|entry|date|account|amount|n.
+    """Stable keys: the source's journal|entry|line (left empty: the warehouse derives it, see
+    StreamData.derived_keys), else journal|entry|date|account|amount|n.
 
     n numbers the lines that share journal, entry, date, account and amount, ordered by their
     description, so re-uploading the same export (in any row order) gives the same keys. Only
     lines whose prefix occurs more than once are numbered with a window, so memory stays bounded
     by the duplicates, not by the file.
     """
-    prefix = _key_prefix(mode)
     if mode == "source":
-        return lines.with_columns(prefix.alias("line_key"))
+        # The warehouse derives these keys from the three columns (StreamData.derived_keys).
+        return lines.with_columns(pl.lit(None, dtype=pl.Utf8).alias("line_key"))
+    prefix = _key_prefix(mode)
     if not duplicates:
         return lines.with_columns(pl.concat_str([prefix, pl.lit("|1")]).alias("line_key"))
     dup = prefix.hash().is_in(pl.Series(duplicates, dtype=pl.UInt64).implode())
@@ -1423,6 +1430,7 @@ def _trial_balance_lines(lines: pl.LazyFrame, closing: bool) -> pl.LazyFrame:
         pl.col("currency").drop_nulls().first(),
         pl.col(ROW).min(),
         pl.col("source_ref").sort_by(ROW).first(),
+        pl.col("source_line").sort_by(ROW).first(),
         pl.col("_rounded").any(),
     )
     if closing:
@@ -1593,9 +1601,8 @@ def _plan_adventureworks(table: Table, choice: Choice, options: Mapping[str, Any
 
     def build_lines(frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.with_columns(
-            pl.concat_str([pl.lit("line "), (pl.col(ROW).cast(pl.Int64) + 1).cast(pl.Utf8)]).alias(
-                "source_ref"
-            ),
+            pl.lit("line ").alias("source_ref"),
+            (pl.col(ROW).cast(pl.Int32) + 1).alias("source_line"),
             pl.lit(None, dtype=pl.Utf8).alias("journal"),
             pl.lit(None, dtype=pl.Utf8).alias("entry"),
             pl.lit(None, dtype=pl.Utf8).alias("description"),
@@ -1740,9 +1747,12 @@ def _extract_via(plan: Plan, path: Path, entity: tuple[str | None, int | None]) 
                 .collect(engine="streaming")
             )
         duplicates: list[int] = []
-        # The one-pass copy is keyed already (prefix, or prefix|1): its keys are distinct exactly
-        # when the prefixes are, and hashing one column is cheaper than building the prefixes.
-        if mode != "given" and not (one_pass and _distinct(lines.filter(money_filter), pl.col("line_key"))):
+        # The one-pass copy holds content keys already (prefix|1): they are distinct exactly when
+        # the prefixes are, and hashing one column is cheaper than building the prefixes. Source
+        # keys are derived, not written (StreamData.derived_keys): their prefixes are hashed.
+        if mode != "given" and not (
+            one_pass and mode == "content" and _distinct(lines.filter(money_filter), pl.col("line_key"))
+        ):
             duplicates = _duplicate_hashes(lines.filter(money_filter), mode)
         if mode == "source" and duplicates:
             plan.problems.append(
@@ -1828,6 +1838,7 @@ def _extract_via(plan: Plan, path: Path, entity: tuple[str | None, int | None]) 
             ranges=[(m, _month_end(m)) for m in months],
             # Distinct key prefixes were counted above, and repeated ones numbered.
             keys_unique=mode != "given",
+            derived_keys=mode == "source",
             prestaged=prestaged,
         ),
     ]

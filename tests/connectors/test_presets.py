@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.base import TRANSACTION_COLUMNS
+from connectors.base import TRANSACTION_COLUMNS, merge_key_expr, where_in_source_expr
 from connectors.files import tabular
 from connectors.files.presets import PRESETS
 from connectors.files.tabular import detect_preset, parse_tabular
@@ -127,6 +127,14 @@ FIXTURES: dict[str, tuple[str, bytes]] = {
         ),
     ),
     "adventureworks": ("FactFinance.csv", b""),  # written with its DimAccount.csv below
+    "standard": (
+        "ledger.csv",
+        (
+            b"date,journal,entry,line,account,account_name,description,amount,currency,cost_centre\n"
+            b"2024-01-31,MEM,7,1,4000,Rent,January rent,1500.00,EUR,100\n"
+            b"2024-01-31,MEM,7,2,1100,Bank,January rent,-1500.00,EUR,\n"
+        ),
+    ),
 }
 
 EXPECTED: dict[str, list[tuple[str, date, str]]] = {
@@ -144,6 +152,7 @@ EXPECTED: dict[str, list[tuple[str, date, str]]] = {
         ("8400", date(2023, 12, 31), "-1190.00"),
     ],
     "exact_online": [("1100", date(2024, 1, 15), "-1500.00"), ("4000", date(2024, 1, 15), "1500.00")],
+    "standard": [("1100", date(2024, 1, 31), "-1500.00"), ("4000", date(2024, 1, 31), "1500.00")],
     "afas": [("1600", date(2024, 2, 5), "-250.00"), ("4300", date(2024, 2, 5), "250.00")],
     "twinfield": [("1100", date(2024, 3, 15), "-100.00"), ("4000", date(2024, 3, 15), "100.00")],
     "xero": [
@@ -199,7 +208,11 @@ def lines(extraction) -> list[tuple[str, date, Decimal]]:
 
 def frame_of(extraction) -> pl.DataFrame:
     stream = next(s for s in extraction.streams if s.stream == "transactions")
-    return stream.rows.collect() if isinstance(stream.rows, pl.LazyFrame) else stream.rows
+    return (
+        stream.rows.lazy()
+        .with_columns(where_in_source_expr().alias("where"), merge_key_expr().alias("key"))
+        .collect()
+    )
 
 
 def test_every_preset_has_a_fixture():
@@ -218,7 +231,7 @@ def test_preset_reads_its_fixture(tmp_path, name):
     extraction = parse_tabular(path)
     assert extraction.stats["preset"] == name
     assert lines(extraction) == expected
-    assert frame_of(extraction)["line_key"].n_unique() == len(expected)
+    assert frame_of(extraction)["key"].n_unique() == len(expected)
 
 
 def test_datev_header_year_range_currency_and_cost_centres(tmp_path):
@@ -235,9 +248,30 @@ def test_datev_header_year_range_currency_and_cost_centres(tmp_path):
     assert stream.ranges == [(date(2023, 12, 1), date(2023, 12, 31)), (date(2024, 1, 1), date(2024, 1, 31))]
 
 
+def test_plain_headings_keep_journal_entry_and_line_numbers(tmp_path):
+    # Headings named after the fields: before the standard preset this file was read as a
+    # QuickBooks report, which has no line numbers, and its journal, entry and lines were lost.
+    path = tmp_path / "home-made.csv"
+    path.write_bytes(
+        b"Date;Journal;Entry;Line;Account;Description;Debit;Credit\n"
+        b"02/01/2024;VK;12;1;1300;Invoice 12;121,00;\n"
+        b"02/01/2024;VK;12;2;8000;Invoice 12;;100,00\n"
+        b"02/01/2024;VK;12;3;1500;Invoice 12;;21,00\n"
+    )
+    assert detect_preset(path)[0] == "standard"
+    extraction = parse_tabular(path)
+    frame = frame_of(extraction).sort("line")
+    assert frame["key"].to_list() == ["VK|12|1", "VK|12|2", "VK|12|3"]
+    assert frame["amount"].to_list() == [D("121.00"), D("-100.00"), D("-21.00")]
+    # Day first, as the decimal comma says: not QuickBooks' US month-first dates.
+    assert set(frame["tx_date"]) == {date(2024, 1, 2)}
+    stream = next(s for s in extraction.streams if s.stream == "transactions")
+    assert stream.derived_keys and frame["line_key"].null_count() == frame.height
+
+
 def test_afas_uses_journal_entry_and_line_numbers_as_keys(tmp_path):
-    frame = frame_of(parse_tabular(fixture_path(tmp_path, "afas"))).sort("line_key")
-    assert frame["line_key"].to_list() == ["50|1234|1", "50|1234|2"]
+    frame = frame_of(parse_tabular(fixture_path(tmp_path, "afas"))).sort("key")
+    assert frame["key"].to_list() == ["50|1234|1", "50|1234|2"]
     assert frame["fiscal_year"].to_list() == [2024, 2024] and frame["period"].to_list() == [2, 2]
     assert frame["cost_centre"].to_list() == ["K01", None]
 
@@ -267,7 +301,7 @@ def test_xero_accounts_from_headings(tmp_path):
         "090": "Business Bank Account",
         "200": "Sales",
     }
-    first = frame_of(extraction).filter(pl.col("source_ref") == "line 8")
+    first = frame_of(extraction).filter(pl.col("where") == "line 8")
     assert first["journal"].to_list() == ["Receivable Invoice"]
     assert first["document_no"].to_list() == ["INV-0001"]
     assert any(p.kind == "report_layout" for p in extraction.problems)
@@ -281,8 +315,8 @@ def test_quickbooks_fills_the_transaction_down_but_not_across(tmp_path):
 
 
 def test_trial_balance_lines_per_account_and_month(tmp_path):
-    frame = frame_of(parse_tabular(fixture_path(tmp_path, "trial_balance"))).sort("line_key")
-    assert frame["line_key"].to_list() == [
+    frame = frame_of(parse_tabular(fixture_path(tmp_path, "trial_balance"))).sort("key")
+    assert frame["key"].to_list() == [
         "TB|1000|2024-01",
         "TB|1000|2024-02",
         "TB|4000|2024-01",
@@ -380,7 +414,7 @@ def staged_lines(path: Path, tmp_path: Path, one_pass: bool, **kwargs) -> tuple[
         fy_start=kwargs.get("fiscal_year_start_month") or extraction.entity.fiscal_year_start_month or 1,
     )
     frame = pl.read_parquet(staged.streams["transactions"].path).select(list(TRANSACTION_COLUMNS))
-    return frame.sort("line_key"), tx.prestaged is not None
+    return frame.sort(merge_key_expr()), tx.prestaged is not None
 
 
 ONE_PASS_FILES = {

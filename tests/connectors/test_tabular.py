@@ -11,7 +11,7 @@ import openpyxl
 import polars as pl
 import pytest
 
-from connectors.base import TRANSACTION_COLUMNS, ExtractRequest
+from connectors.base import TRANSACTION_COLUMNS, ExtractRequest, merge_key_expr, where_in_source_expr
 from connectors.files.tabular import CsvConnector, XlsxConnector, detect_preset, parse_tabular, preview
 from pipeline.errors import InputTooLarge, ParseError
 
@@ -20,8 +20,10 @@ GL = ("gl-exports",)
 
 def transactions(extraction) -> pl.DataFrame:
     stream = next(s for s in extraction.streams if s.stream == "transactions")
-    rows = stream.rows
-    return rows.collect() if isinstance(rows, pl.LazyFrame) else rows
+    rows = stream.rows.lazy().with_columns(
+        where_in_source_expr().alias("where"), merge_key_expr().alias("key")
+    )
+    return rows.collect()
 
 
 def accounts(extraction) -> pl.DataFrame:
@@ -76,8 +78,8 @@ def test_bexio_csv(samples):
     assert extraction.stats["preset"] == "bexio"
     assert_totals(extraction, expected)
     frame = transactions(extraction)
-    assert frame["line_key"].n_unique() == frame.height
-    first = frame.filter(pl.col("source_ref") == "line 2").sort("amount")
+    assert frame["key"].n_unique() == frame.height
+    first = frame.filter(pl.col("where") == "line 2").sort("amount")
     assert first["account_code"].to_list() == ["2000", "6555"]
     assert first["amount"].to_list() == [Decimal("-18.00"), Decimal("18.00")]
     assert first["tx_date"].to_list() == [date(2022, 8, 22)] * 2
@@ -121,7 +123,7 @@ def test_bexio_xlsx_matches_the_csv(samples):
     names = dict(zip(accounts(extraction)["code"], accounts(extraction)["name"], strict=True))
     assert names["6555"] == "Uebrige Büro-/Verwaltungsaufwand"
     frame = transactions(extraction)
-    assert frame["source_ref"].sort()[0].startswith("sheet 'export_part_.csv', row ")
+    assert frame["where"].sort()[0].startswith("sheet 'export_part_.csv', row ")
 
 
 def test_infoniqa(samples):
@@ -156,7 +158,7 @@ def test_datev_extf(samples):
     assert extraction.stats["preset"] == "datev"
     assert_totals(extraction, expected)
     frame = transactions(extraction)
-    first = frame.filter(pl.col("source_ref") == "line 3").sort("amount")
+    first = frame.filter(pl.col("where") == "line 3").sort("amount")
     assert first["account_code"].to_list() == ["8200", "1200"]
     assert first["amount"].to_list() == [Decimal("-18382.86"), Decimal("18382.86")]
     # Belegdatum 0201 + the header's 2022 date range
@@ -183,7 +185,7 @@ def test_adventureworks_factfinance(samples):
     frame = transactions(extraction)
     sales = frame.filter(pl.col("account_code") == "4110")["amount"].sum()
     assert sales == -sum(Decimal(r[6]) for r in rows if r[5] == "51")
-    line = frame.filter(pl.col("line_key") == "FF|1")
+    line = frame.filter(pl.col("key") == "FF|1")
     assert line["account_code"].to_list() == ["6000"]
     assert line["cost_centre"].to_list() == ["3"] and line["project"].to_list() == ["1"]
     chart_frame = accounts(extraction)
@@ -242,7 +244,7 @@ def test_line_keys_survive_reupload_and_reordering(tmp_path, samples):
 
     def keyed(path):
         frame = transactions(parse_tabular(path))
-        return dict(zip(frame["line_key"], frame["amount"], strict=True))
+        return dict(zip(frame["key"], frame["amount"], strict=True))
 
     first, again, reversed_keys = keyed(source), keyed(source), keyed(reordered)
     assert len(first) == 438
@@ -265,7 +267,7 @@ def test_identical_lines_get_numbered_keys(tmp_path):
             "columns": {"date": "Date", "account": "Account", "amount": "Amount", "description": "Text"}
         },
     )
-    keys = sorted(transactions(extraction)["line_key"])
+    keys = sorted(transactions(extraction)["key"])
     assert keys == [
         "||2024-01-05|1000|30.00|1",
         "||2024-01-05|4000|-10.00|1",
@@ -345,7 +347,7 @@ def test_number_formats(tmp_path, content, options, expected):
     extraction = parse_tabular(
         path, options={"columns": {"date": "Date", "account": "Account", "amount": "Amount"}, **options}
     )
-    frame = transactions(extraction).sort("source_ref")
+    frame = transactions(extraction).sort("where")
     assert frame["amount"].to_list() == [Decimal(v) for v in expected]
     assert frame["tx_date"].to_list() == [date(2024, 2, 1)] * 2
 
@@ -404,10 +406,10 @@ def test_encodings(tmp_path, codec, prefix):
         path,
         options={"columns": {"date": "Datum", "account": "Konto", "amount": "Betrag", "description": "Text"}},
     )
-    frame = transactions(extraction).sort("source_ref")
+    frame = transactions(extraction).sort("where")
     assert frame["description"].to_list() == ["Bürobedarf Müller", "Café Zürich"]
     assert frame["account_code"].to_list() == ["6000", "1020"]
-    assert frame["source_ref"].to_list() == ["line 2", "line 3"]
+    assert frame["where"].to_list() == ["line 2", "line 3"]
 
 
 def test_legacy_bytes_after_the_sniffed_sample_are_not_mojibake(tmp_path):
@@ -545,7 +547,7 @@ def test_xlsx_real_dates_text_dates_and_serials(tmp_path):
             }
         },
     )
-    frame = transactions(extraction).sort("source_ref")
+    frame = transactions(extraction).sort("where")
     assert frame["tx_date"].to_list() == [
         date(2024, 5, 3),
         date(2024, 5, 4),
@@ -559,7 +561,7 @@ def test_xlsx_real_dates_text_dates_and_serials(tmp_path):
         Decimal("0.30"),
         Decimal("-0.30"),
     ]
-    assert frame["source_ref"].to_list() == [f"sheet 'Journal', row {n}" for n in (4, 5, 6, 7)]
+    assert frame["where"].to_list() == [f"sheet 'Journal', row {n}" for n in (4, 5, 6, 7)]
     assert extraction.format == "xlsx"
     stream = next(s for s in extraction.streams if s.stream == "transactions")
     assert stream.ranges == [(date(2024, 5, 1), date(2024, 5, 31)), (date(2024, 6, 1), date(2024, 6, 30))]

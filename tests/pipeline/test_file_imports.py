@@ -202,3 +202,45 @@ def test_a_csv_with_columns_no_preset_knows_lists_what_it_found(cli, tmp_path):
     result = cli("import", str(odd), "--entity", "Shop")
     assert result.returncode == 1
     assert "odd.csv" in result.stderr and "foo" in result.stderr
+
+
+def test_lines_stored_before_migrations_70_and_80_compare_equal_after_them(cli, tmp_path):
+    """Warehouses written before migrations 070 and 080 hold "line 12" whole in source_ref and
+    every line's key, also where a file's own journal|entry|line numbers give it: the
+    migrations split the one and let the other be derived, and the next upload of the same
+    file changes nothing while the drill-down still shows where each line came from."""
+    path = tmp_path / "afas.csv"  # AFAS's GL export: journal, entry and line numbers
+    path.write_text(
+        "Dagboek;Nummer journaalpost;Volgnummer journaalpost;Datum boeking;Rekeningnummer;"
+        "Bedrag debet;Bedrag credit\n"
+        "50;1;1;31-01-2024;4300;10,00;0,00\n50;1;2;31-01-2024;1600;0,00;10,00\n"
+        "50;2;1;29-02-2024;4300;7,50;0,00\n50;2;2;29-02-2024;1600;0,00;7,50\n",
+        encoding="utf-8",
+    )
+    assert cli.json("import", str(path), "--entity", "Numbers")["inserted"] == 4
+    shown = "SELECT source_ref || source_line FROM transactions ORDER BY source_line"
+    with db.connect(cli.data) as con:
+        # The file's own numbers key its lines: no key is stored.
+        assert con.execute("SELECT count(line_key) FROM transactions").fetchone() == (0,)
+        expected = con.execute(shown).fetchall()
+        # The rows as the code before 070 and 080 wrote them, those migrations not yet applied.
+        con.execute(
+            """UPDATE transactions SET source_ref = source_ref || source_line, source_line = NULL,
+                      line_key = concat(journal, '|', entry, '|', line)"""
+        )
+        con.execute("DELETE FROM schema_migrations WHERE version IN (70, 80)")
+        con.execute("ALTER TABLE transactions DROP COLUMN source_line")
+        con.execute("ALTER TABLE transactions ALTER COLUMN line_key SET NOT NULL")
+        con.execute("DROP TABLE entities_with_derived_keys")
+        con.execute("DROP TABLE key_hash_function")
+        con.execute("ALTER TABLE transactions DROP COLUMN key_hash")
+        assert con.execute("SELECT min(source_ref) FROM transactions").fetchone() == ("line 2",)
+        db.migrate(con)
+        assert con.execute("SELECT DISTINCT source_ref FROM transactions").fetchall() == [("line ",)]
+        assert con.execute(shown).fetchall() == expected == [(f"line {n}",) for n in (2, 3, 4, 5)]
+    again = cli.json("import", str(path), "--entity", "Numbers")
+    assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
+    # A corrected file is still compared line by line with the lines stored with their keys.
+    path.write_text(path.read_text(encoding="utf-8").replace("7,50", "8,50"), encoding="utf-8")
+    corrected = cli.json("import", str(path), "--entity", "Numbers")
+    assert (corrected["inserted"], corrected["updated"], corrected["deleted"]) == (0, 2, 0)

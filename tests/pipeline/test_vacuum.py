@@ -25,10 +25,10 @@ def test_deleted_rows_wait_for_a_checkpoint_that_vacuums(data):
     with db.transaction(data) as con:
         entity_id = entities.ensure_entity(con, "Ledger")
         con.execute(
-            """INSERT INTO transactions (entity_id, line_key, journal, entry, line, tx_date, account_code,
-                                         amount, run_id)
-               SELECT ?, 'K' || i, 'MEM', (i // 2)::VARCHAR, (i % 2)::VARCHAR, DATE '2024-01-31',
-                      '1000', 1.00, 1
+            """INSERT INTO transactions (entity_id, line_key, key_hash, journal, entry, line, tx_date,
+                                         account_code, amount, run_id)
+               SELECT ?, 'K' || i, hash('K' || i), 'MEM', (i // 2)::VARCHAR, (i % 2)::VARCHAR,
+                      DATE '2024-01-31', '1000', 1.00, 1
                FROM range(?) r(i)""",
             [entity_id, LINES],
         )

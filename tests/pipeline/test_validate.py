@@ -13,7 +13,7 @@ from pipeline.staging import stage
 from pipeline.validate import MAX_LISTED, validate
 
 
-def line(key: str, entry: str | None, amount: str) -> dict:
+def line(key: str | None, entry: str | None, amount: str) -> dict:
     return {
         "line_key": key,
         "journal": "MEM",
@@ -59,3 +59,19 @@ def test_a_key_sent_twice_stops_the_run_and_names_it(tmp_path):
     rows = [line("1|1", "1", "10.00"), line("1|1", "1", "-10.00")]
     with pytest.raises(ParseError, match=r"1\|1 \(2x\)"):
         validate(staged(tmp_path, rows), file_name="ledger.csv")
+
+
+def test_a_derived_key_twice_stops_the_run_and_names_its_columns(tmp_path):
+    # Keys left to be derived from journal|entry|line: two lines with the same three numbers
+    # would be one line in the warehouse.
+    rows = [{**line(None, "7", "10.00"), "line": "1"}, {**line(None, "7", "-10.00"), "line": "1"}]
+    frame = frame_from_rows("transactions", rows)
+    data = StreamData("transactions", frame, "all", derived_keys=True)
+    with pytest.raises(ParseError, match=r"MEM\|7\|1 \(2x\)") as caught:
+        validate(stage(Extraction([data]), tmp_path / "staging", currency="EUR"), file_name="ledger.csv")
+    assert caught.value.field == "journal, entry and line"
+    # The same lines numbered apart pass, and no key is asked of them.
+    rows[1]["line"] = "2"
+    data = StreamData("transactions", frame_from_rows("transactions", rows), "all", derived_keys=True)
+    totals = validate(stage(Extraction([data]), tmp_path / "staging2", currency="EUR"))
+    assert (totals.lines, totals.entries, totals.problems) == (2, 1, [])

@@ -1,4 +1,5 @@
--- Merge staged lines into {table} for one entity, on line_key. merge_diff compares the staged
+-- Merge staged lines into {table} for one entity, on line_key (ledger lines without one are keyed
+-- by their journal|entry|line: merge.DERIVED_KEY). merge_diff compares the staged
 -- rows with the stored rows in scope, as stored_keyed.sql reads them (after merge_stored has
 -- listed them by key alone: row id, key, date; every row of the entity when the staged set
 -- replaces 'all' or date 'ranges', only the staged and deleted keys for upserts ('none')), or as
@@ -8,16 +9,16 @@
 -- replace scope ('all': the entity; 'ranges': dates in merge_ranges) or are listed as deleted.
 -- merge_diff keeps only the keys that change, with the stored row's id (rid) for the delete.
 CREATE OR REPLACE TEMP TABLE merge_stored AS
-SELECT rowid AS rid, line_key, {date_col} AS d
+WITH merge_keys AS (
+    SELECT {staged_key} AS k FROM read_parquet($staged) UNION ALL SELECT line_key FROM merge_deleted
+)
+SELECT rowid AS rid, {stored_key} AS line_key, {date_col} AS d
 FROM {table}
-WHERE entity_id = $entity_id
-  AND ($replace <> 'none'
-       OR line_key IN (SELECT line_key FROM read_parquet($staged)
-                       UNION ALL SELECT line_key FROM merge_deleted));
+WHERE entity_id = $entity_id AND {probe};
 
 CREATE OR REPLACE TEMP TABLE merge_diff AS
 WITH staged AS (
-    SELECT line_key, hash({compared}) AS h, {date_col} AS d FROM read_parquet($staged)
+    SELECT {staged_key} AS line_key, hash({compared}) AS h, {date_col} AS d FROM read_parquet($staged)
 ),
 stored AS (
 {stored}
@@ -47,7 +48,7 @@ SELECT * FROM joined WHERE action <> 'same';
 DELETE FROM {table}
 WHERE rowid IN (SELECT rid FROM merge_diff WHERE action IN ('update', 'delete'));
 
-INSERT INTO {table} (entity_id, {cols}, run_id)
-SELECT $entity_id, {cols}, $run_id
+INSERT INTO {table} (entity_id, {cols}{hash_col}, run_id)
+SELECT $entity_id, {cols}{hash_val}, $run_id
 FROM read_parquet($staged)
-WHERE $all_new OR line_key IN (SELECT line_key FROM merge_diff WHERE action IN ('insert', 'update'));
+WHERE $all_new OR {staged_key} IN (SELECT line_key FROM merge_diff WHERE action IN ('insert', 'update'));

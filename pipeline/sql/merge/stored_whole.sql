@@ -3,6 +3,6 @@
 -- anyway, so each is hashed as it streams by and no key listing comes first. The comparison
 -- then builds one hash table where the keyed way builds four, which lets a five-million-line
 -- entity re-sync within the memory cap (the keyed way ran out of memory there).
-SELECT rowid AS rid, line_key, {date_col} AS d, hash({compared}) AS h
+SELECT rowid AS rid, {stored_key} AS line_key, {date_col} AS d, hash({compared}) AS h
 FROM {table}
 WHERE entity_id = $entity_id

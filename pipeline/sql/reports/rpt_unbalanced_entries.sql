@@ -21,7 +21,7 @@ DELETE FROM rpt_unbalanced_entries
 WHERE entity_id IN (SELECT entity_id FROM ledger_entities);
 
 INSERT INTO rpt_unbalanced_entries
-SELECT t.entity_id, min(date_trunc('month', t.tx_date))::DATE, t.journal, t.entry,
+SELECT t.entity_id, date_trunc('month', min(t.tx_date))::DATE, t.journal, t.entry,
        sum(t.amount)::DECIMAL(18,2), count(*)
 FROM transactions t
 WHERE t.entity_id IN (SELECT entity_id FROM unbalanced_suspects) AND t.entry IS NOT NULL

@@ -16,7 +16,7 @@ WHERE u.entity_id = $entity_id
   AND EXISTS (SELECT 1 FROM entry_delta d WHERE d.journal IS NOT DISTINCT FROM u.journal AND d.entry = u.entry);
 
 INSERT INTO rpt_unbalanced_entries
-SELECT t.entity_id, min(date_trunc('month', t.tx_date))::DATE, t.journal, t.entry,
+SELECT t.entity_id, date_trunc('month', min(t.tx_date))::DATE, t.journal, t.entry,
        sum(t.amount)::DECIMAL(18,2), count(*)
 FROM transactions t
 JOIN (SELECT journal, entry FROM entry_delta WHERE amount <> 0) d

@@ -251,6 +251,8 @@ def write_ledger(
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            # as the merge writes them (every writer of transactions fills key_hash)
+            con.execute("UPDATE transactions SET key_hash = hash(line_key) WHERE key_hash IS NULL")
         if openings:
             con.executemany(
                 "INSERT INTO opening_balances (entity_id, line_key, fiscal_year, balance_date, account_code, amount, "
