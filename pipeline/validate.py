@@ -8,6 +8,7 @@ a line outside the file's period) becomes a Problem the user sees, and the lines
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -63,11 +64,12 @@ def validate(staged: Staged, *, file_name: str | None = None) -> Totals:
             key = DERIVED_KEY if tx.derived_keys else "line_key"
             distinct = "count(*)" if tx.keys_unique else f"count(DISTINCT {key})"
             no_key = "" if tx.derived_keys else "line_key IS NULL OR line_key = '' OR "
-            lines, keys, missing, debit, credit = con.execute(
+            lines, keys, missing, debit, credit, first_day, last_day = con.execute(
                 f"""SELECT count(*), {distinct},
                           count_if({no_key}tx_date IS NULL
                                    OR account_code IS NULL OR account_code = '' OR amount IS NULL),
-                          coalesce(sum(greatest(amount, 0)), 0), coalesce(sum(greatest(-amount, 0)), 0)
+                          coalesce(sum(greatest(amount, 0)), 0), coalesce(sum(greatest(-amount, 0)), 0),
+                          min(tx_date), max(tx_date)
                    FROM transactions"""  # noqa: S608 (fixed expressions)
             ).fetchone()
             if missing:
@@ -86,7 +88,9 @@ def validate(staged: Staged, *, file_name: str | None = None) -> Totals:
                         file_name or "",
                     )
                 )
-            if tx.replace == "ranges" and tx.ranges:
+            # Lines between the first and last day of one unbroken span of the declared ranges
+            # cannot be outside them: the usual file, which need not be read again to know.
+            if tx.replace == "ranges" and tx.ranges and not _spanned(tx.ranges, first_day, last_day):
                 totals.problems += _outside_ranges(con, tx.ranges)
         acc = staged.streams.get("accounts")
         totals.accounts = acc.rows if acc else 0
@@ -182,6 +186,19 @@ def _entries(con) -> tuple[int, int, list[Problem]]:
             Problem("unbalanced_entry", f"{unbalanced - MAX_LISTED} more entries do not balance.", "")
         )
     return entries, unbalanced, problems
+
+
+def _spanned(ranges, first: date, last: date) -> bool:
+    """Whether one unbroken run of the ranges (inclusive, adjacent ones joined) covers first..last."""
+    start, end = None, None
+    for lo, hi in sorted(ranges):
+        if end is not None and lo <= end + timedelta(days=1):
+            end = max(end, hi)
+        else:
+            start, end = lo, hi
+        if start <= first and last <= end:
+            return True
+    return False
 
 
 def _outside_ranges(con, ranges) -> list[Problem]:

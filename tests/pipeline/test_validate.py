@@ -75,3 +75,39 @@ def test_a_derived_key_twice_stops_the_run_and_names_its_columns(tmp_path):
     data = StreamData("transactions", frame_from_rows("transactions", rows), "all", derived_keys=True)
     totals = validate(stage(Extraction([data]), tmp_path / "staging2", currency="EUR"))
     assert (totals.lines, totals.entries, totals.problems) == (2, 1, [])
+
+
+def ranged(tmp_path, days: list[date], ranges: list[tuple[date, date]]):
+    rows = []
+    for n, day in enumerate(days, start=1):
+        rows += [
+            {**line(f"{n}|1", str(n), "10.00"), "tx_date": day, "source_ref": "line ", "source_line": 2 * n},
+            {
+                **line(f"{n}|2", str(n), "-10.00"),
+                "tx_date": day,
+                "source_ref": "line ",
+                "source_line": 2 * n + 1,
+            },
+        ]
+    data = StreamData("transactions", frame_from_rows("transactions", rows), "ranges", ranges)
+    return validate(stage(Extraction([data]), tmp_path / "staging", currency="EUR"), file_name="gl.csv")
+
+
+JAN, FEB, MAR = (
+    (date(2024, 1, 1), date(2024, 1, 31)),
+    (date(2024, 2, 1), date(2024, 2, 29)),
+    (date(2024, 3, 1), date(2024, 3, 31)),
+)
+
+
+def test_lines_dated_outside_the_declared_periods_are_named(tmp_path):
+    # Inside adjacent months: nothing to say.
+    assert ranged(tmp_path / "a", [date(2024, 1, 5), date(2024, 2, 29)], [FEB, JAN]).problems == []
+    # A line in the gap between the declared months, and one after them.
+    totals = ranged(tmp_path / "b", [date(2024, 1, 5), date(2024, 2, 10), date(2024, 4, 1)], [JAN, MAR])
+    (problem,) = totals.problems
+    assert problem.kind == "outside_period" and problem.message.startswith("4 lines are dated outside")
+    assert problem.where == "line 4"  # the first of them in the file
+    # Only the span of the declared months counts, not the days of the lines.
+    assert ranged(tmp_path / "c", [date(2024, 3, 31)], [MAR]).problems == []
+    assert [p.kind for p in ranged(tmp_path / "d", [date(2024, 2, 29)], [MAR]).problems] == ["outside_period"]
