@@ -262,16 +262,22 @@ def test_balanced_lines_for_some_months_keep_the_unbalanced_entries_of_others(da
     assert unbalanced_entries(data, entity_id) == [("J", "E1", Decimal("1.00"))]
 
 
+def entity_with_lines(data, name: str, n: int) -> int:
+    """A new entity holding lines K0..K<n-1>, sent with their keys."""
+    with db.transaction(data) as con:
+        entity_id = entities.ensure_entity(con, name)
+    lines = {
+        f"K{i}": {"tx_date": date(2024, 1, 15), "account_code": "1000", "amount": Decimal(i)}
+        for i in range(n)
+    }
+    run(data, entity_id, "all", lines, [])
+    return entity_id
+
+
 def test_a_key_hash_shared_by_other_keys_matches_only_the_same_key(data):
     """Small syncs find stored lines by key_hash first; lines whose hash collides with a sent
     key's hash are not that line and must be left alone."""
-    with db.transaction(data) as con:
-        entity_id = entities.ensure_entity(con, "Collisions")
-    lines = {
-        f"K{i}": {"tx_date": date(2024, 1, 15), "account_code": "1000", "amount": Decimal(i)}
-        for i in range(4)
-    }
-    run(data, entity_id, "all", lines, [])
+    entity_id = entity_with_lines(data, "Collisions", 4)
     with db.connect(data) as con:
         # Every stored line now shares the hash of the key sent next (as if all four collided).
         con.execute(
@@ -292,13 +298,7 @@ def test_a_key_hash_shared_by_other_keys_matches_only_the_same_key(data):
 def test_key_hashes_written_by_another_hash_function_are_computed_again(data):
     """DuckDB's hash() may change with a release: the stored key hashes are then computed again
     when the warehouse is opened, and a small sync still finds the line it changes."""
-    with db.transaction(data) as con:
-        entity_id = entities.ensure_entity(con, "Upgraded")
-    lines = {
-        f"K{i}": {"tx_date": date(2024, 1, 15), "account_code": "1000", "amount": Decimal(i)}
-        for i in range(3)
-    }
-    run(data, entity_id, "all", lines, [])
+    entity_id = entity_with_lines(data, "Upgraded", 3)
     with db.connect(data) as con:
         # As an older DuckDB would have written them.
         con.execute("UPDATE transactions SET key_hash = key_hash + 1")

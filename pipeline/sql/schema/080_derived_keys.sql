@@ -4,10 +4,11 @@
 -- keep it; both compare equal on the key's text.
 ALTER TABLE transactions ALTER COLUMN line_key DROP NOT NULL;
 
--- The entities holding lines stored without a line_key. The merge probes an entity's stored
--- keys on line_key alone unless it is listed here: finding out by scanning its lines for an
--- empty key cost 0.04 s on a five-million-line entity, a tenth of a small sync. An entity stays
--- listed once listed (its keys are then derived where missing, which is always correct).
+-- The entities holding lines stored without a line_key. The merge finds an entity's stored
+-- lines by their key_hash unless it is listed here (then by the derived key): finding out by
+-- scanning its lines for an empty key cost 0.04 s on a five-million-line entity, a tenth of a
+-- small sync. An entity stays listed once listed (its keys are then derived where missing,
+-- which is always correct).
 CREATE TABLE entities_with_derived_keys (entity_id INTEGER PRIMARY KEY);
 
 -- A hash of each stored key (NULL for derived keys), written by the merge's insert: a small sync
