@@ -322,11 +322,6 @@ def derived_key_expr() -> pl.Expr:
     return pl.concat_str([pl.col(c).fill_null("") for c in ("journal", "entry", "line")], separator="|")
 
 
-def merge_key_expr() -> pl.Expr:
-    """The key each ledger line is merged on: its line_key, else its derived key."""
-    return pl.coalesce(pl.col("line_key"), derived_key_expr())
-
-
 def where_in_source(source_ref: str | None, source_line: int | None) -> str | None:
     """Where a line is in its source as users read it: "line 12", "sheet 'GL', row 7", an element path."""
     if source_line is None:

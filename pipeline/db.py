@@ -206,6 +206,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+# The hash of this fixed text tells whether hash() is the one that wrote key_hash (migration 080).
+_HASH_PROBE = "hash('ledgerline key hash')"
+
+
 def _refresh_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
     """Compute transactions.key_hash again when DuckDB's hash() is not the one that wrote it.
 
@@ -213,12 +217,12 @@ def _refresh_key_hashes(con: duckdb.DuckDBPyConnection) -> None:
     an upgrade that changed hash(), stale ones would hide lines the sync changes, which would then
     be stored twice.
     """
-    (same,) = con.execute("SELECT probe = hash('ledgerline key hash') FROM key_hash_function").fetchone()
+    (same,) = con.execute(f"SELECT probe = {_HASH_PROBE} FROM key_hash_function").fetchone()  # noqa: S608
     if same:
         return
     with _begun(con):
         con.execute("UPDATE transactions SET key_hash = hash(line_key) WHERE line_key IS NOT NULL")
-        con.execute("UPDATE key_hash_function SET probe = hash('ledgerline key hash')")
+        con.execute(f"UPDATE key_hash_function SET probe = {_HASH_PROBE}")  # noqa: S608
 
 
 def rows_as_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -9,11 +9,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.base import TRANSACTION_COLUMNS, merge_key_expr, where_in_source_expr
+from connectors.base import TRANSACTION_COLUMNS
 from connectors.files import tabular
 from connectors.files.presets import PRESETS
 from connectors.files.tabular import detect_preset, parse_tabular
 from pipeline.staging import stage
+from tests.connectors.frames import merge_key_expr, transactions_of
 
 D = Decimal
 
@@ -206,13 +207,7 @@ def lines(extraction) -> list[tuple[str, date, Decimal]]:
     return sorted(zip(frame["account_code"], frame["tx_date"], frame["amount"], strict=True))
 
 
-def frame_of(extraction) -> pl.DataFrame:
-    stream = next(s for s in extraction.streams if s.stream == "transactions")
-    return (
-        stream.rows.lazy()
-        .with_columns(where_in_source_expr().alias("where"), merge_key_expr().alias("key"))
-        .collect()
-    )
+frame_of = transactions_of
 
 
 def test_every_preset_has_a_fixture():

@@ -11,19 +11,15 @@ import openpyxl
 import polars as pl
 import pytest
 
-from connectors.base import TRANSACTION_COLUMNS, ExtractRequest, merge_key_expr, where_in_source_expr
+from connectors.base import TRANSACTION_COLUMNS, ExtractRequest
 from connectors.files.tabular import CsvConnector, XlsxConnector, detect_preset, parse_tabular, preview
 from pipeline.errors import InputTooLarge, ParseError
+from tests.connectors.frames import transactions_of
 
 GL = ("gl-exports",)
 
 
-def transactions(extraction) -> pl.DataFrame:
-    stream = next(s for s in extraction.streams if s.stream == "transactions")
-    rows = stream.rows.lazy().with_columns(
-        where_in_source_expr().alias("where"), merge_key_expr().alias("key")
-    )
-    return rows.collect()
+transactions = transactions_of
 
 
 def accounts(extraction) -> pl.DataFrame:
