@@ -123,7 +123,7 @@ def write_floor(data: Path, work: Path) -> float:
 def incremental(data: Path, repeats: int) -> list[dict]:
     """Full loads and deltas through the engine, from a source that sends only the changes."""
     code = """
-import json, os, sys, time
+import json, os, shutil, sys, time
 import polars as pl
 from connectors import registry
 from connectors.base import Capabilities, Connector, Extraction, StreamData
@@ -132,7 +132,8 @@ import duckdb
 duckdb.execute("SELECT ?", [1])  # the once-per-process import warm-up, as in CHILD
 
 class Delta(Connector):
-    # A benchmark source: the changes an ERP's change feed would send.
+    # A benchmark source: the changes an ERP's change feed would send, read from the files
+    # delta_files wrote before any clock started (as the full load reads its lines.parquet).
     name, label, kind = "bench-delta", "Benchmark change feed", "api"
     capabilities = Capabilities(incremental=True, deletions=True)
     def extract(self, request):
@@ -140,26 +141,38 @@ class Delta(Connector):
         if mode == "full":
             return Extraction([StreamData("transactions", pl.scan_parquet(request.options["lines"]), "all")],
                               cursor={"n": 1})
-        # Each delta takes its own 21k lines: 10k changed, 10k sent again under new keys, 1k deleted.
-        # 'amounts' adds 1.00 to each changed line (leaving about 5,000 entries unbalanced, which
-        # the unbalanced-entry rows must then list); 'reclassify' moves each changed line to the
-        # account of the line before it, as a correction does (entries stay balanced).
-        start = 0 if mode == "amounts" else 21_000
-        data = pl.scan_parquet(request.options["lines"]).slice(start, 21_000).collect()
+        sent, deleted = request.options["deltas"][mode]
+        return Extraction([StreamData("transactions", pl.scan_parquet(sent), "none",
+                                      deleted_keys=pl.read_parquet(deleted)["line_key"].to_list())],
+                          cursor={"n": 2})
+
+def delta_files(lines, folder):
+    # Each delta takes its own 21k lines: 10k changed, 10k sent again under new keys, 1k deleted.
+    # 'amounts' adds 1.00 to each changed line (leaving about 5,000 entries unbalanced, which
+    # the unbalanced-entry rows must then list); 'reclassify' moves each changed line to the
+    # account of the line before it, as a correction does (entries stay balanced).
+    files = {}
+    for mode, start in (("amounts", 0), ("reclassify", 21_000)):
+        data = pl.scan_parquet(lines).slice(start, 21_000).collect()
         if mode == "amounts":
             changed = data.slice(0, 10_000).with_columns(pl.col("amount") + pl.lit(1).cast(pl.Decimal(18, 2)))
         else:
             changed = data.slice(0, 10_000).with_columns(pl.col("account_code").shift(1).fill_null(pl.col("account_code").last()))
         new = data.slice(10_000, 10_000).with_columns((f"new-{mode}-" + pl.col("line_key")).alias("line_key"))
-        deleted = data.slice(20_000, 1_000)["line_key"].to_list()
-        return Extraction([StreamData("transactions", pl.concat([changed, new]).lazy(), "none",
-                                      deleted_keys=deleted)], cursor={"n": 2})
+        sent, deleted = f"{folder}/{mode}_sent.parquet", f"{folder}/{mode}_deleted.parquet"
+        pl.concat([changed, new]).write_parquet(sent)
+        data.slice(20_000, 1_000).select("line_key").write_parquet(deleted)
+        files[mode] = (sent, deleted)
+    return files
 
 registry.REGISTRY = (*registry.REGISTRY, Delta)
-data = sys.argv[1]
+work = sys.argv[1]
+deltas = delta_files(sys.argv[2], work)
 out = []
 for repeat in range(int(sys.argv[3])):
-    # Each repetition loads a fresh entity in full, then applies the two deltas to it.
+    # Each repetition loads the lines in full into a warehouse of its own (the 5M-line warehouse
+    # the deltas are applied to, with nothing else in it), then applies the two deltas.
+    data = os.path.join(work, f"warehouse_{repeat}")
     with db.transaction(data) as con:
         org = entities.ensure_organisation(con, "Bench")
         src = entities.ensure_source(con, org, "feed", "bench-delta")
@@ -171,10 +184,12 @@ for repeat in range(int(sys.argv[3])):
         os.sync()  # the previous run's writes are flushed before this one's clock starts
         t = time.perf_counter()
         r = imports.sync_entity(data, eid, full=mode in ("full", "resync"),
-                                options={"mode": "full" if mode == "resync" else mode, "lines": sys.argv[2]})
+                                options={"mode": "full" if mode == "resync" else mode, "lines": sys.argv[2],
+                                         "deltas": deltas})
         runs[mode] = {"seconds": time.perf_counter() - t, "status": r.status,
                       "counts": [r.inserted, r.updated, r.deleted], "error": r.error_message}
     out.append(runs)
+    shutil.rmtree(data)
 print(json.dumps(out))
 """
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:

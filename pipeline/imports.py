@@ -318,56 +318,54 @@ def run_claimed(
         totals = validate(staged, file_name=run["file_name"])
         fault_point("after_staging")
         heartbeat.stop()
-        with db.connect(data) as con:
-            with db.atomic(con):
-                _still_ours(con, run_id)
-                _update_entity_facts(con, ent, extraction)
-                result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
-                regenerate(
-                    con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
-                )
-                con.execute(
-                    """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
-                       ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
-                       updated_at = now()""",
-                    [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
-                )
-                problems = [*extraction.problems, *totals.problems, *result.problems]
-                _store_problems(con, run_id, ent["id"], problems)
-                stats = {
-                    **{k: _jsonable(v) for k, v in extraction.stats.items()},
-                    "lines": totals.lines,
-                    "entries": totals.entries,
-                    "debit_total": f"{totals.debit_total:.2f}",
-                    "credit_total": f"{totals.credit_total:.2f}",
-                    "accounts": totals.accounts,
-                    "opening_lines": totals.opening_lines,
-                    "streams": result.per_stream,
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-                con.execute(
-                    """UPDATE import_runs SET status = 'succeeded', finished_at = current_timestamp,
-                           format = coalesce(format, ?), cursor_before = ?, cursor_after = ?, rows_read = ?,
-                           inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?,
-                           file_sha256 = coalesce(?, file_sha256)
-                       WHERE id = ?""",
-                    [
-                        extraction.format or connector_name,
-                        json.dumps(cursor, default=str),
-                        json.dumps(extraction.cursor, default=str),
-                        totals.lines,
-                        result.inserted,
-                        result.updated,
-                        result.deleted,
-                        len(problems),
-                        json.dumps(stats),
-                        file_digest.result() if file_digest else None,
-                        run_id,
-                    ],
-                )
-                fault_point("before_commit")
-            if not vacuum_due(run_id, result):
-                db.checkpoint_without_vacuum(con)
+        with db.connect(data) as con, db.atomic(con):
+            _still_ours(con, run_id)
+            _update_entity_facts(con, ent, extraction)
+            result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
+            regenerate(
+                con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
+            )
+            con.execute(
+                """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
+                   ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
+                   updated_at = now()""",
+                [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
+            )
+            problems = [*extraction.problems, *totals.problems, *result.problems]
+            _store_problems(con, run_id, ent["id"], problems)
+            stats = {
+                **{k: _jsonable(v) for k, v in extraction.stats.items()},
+                "lines": totals.lines,
+                "entries": totals.entries,
+                "debit_total": f"{totals.debit_total:.2f}",
+                "credit_total": f"{totals.credit_total:.2f}",
+                "accounts": totals.accounts,
+                "opening_lines": totals.opening_lines,
+                "streams": result.per_stream,
+                "seconds": round(time.monotonic() - started, 3),
+            }
+            con.execute(
+                """UPDATE import_runs SET status = 'succeeded', finished_at = current_timestamp,
+                       format = coalesce(format, ?), cursor_before = ?, cursor_after = ?, rows_read = ?,
+                       inserted = ?, updated = ?, deleted = ?, problem_count = ?, stats = ?,
+                       file_sha256 = coalesce(?, file_sha256)
+                   WHERE id = ?""",
+                [
+                    extraction.format or connector_name,
+                    json.dumps(cursor, default=str),
+                    json.dumps(extraction.cursor, default=str),
+                    totals.lines,
+                    result.inserted,
+                    result.updated,
+                    result.deleted,
+                    len(problems),
+                    json.dumps(stats),
+                    file_digest.result() if file_digest else None,
+                    run_id,
+                ],
+            )
+            db.write_at_commit(con, vacuum=vacuum_due(run_id, result))
+            fault_point("before_commit")
         return RunResult(
             run_id=run_id,
             status="succeeded",
@@ -438,16 +436,22 @@ def _update_entity_facts(con, ent: dict, extraction: Extraction) -> None:
 
 
 def _store_problems(con, run_id: int, entity_id: int, problems: list[Problem]) -> None:
-    # A few multi-row INSERTs: executemany costs a round trip per problem (a run may list 200).
-    # Only placeholders are joined into the statement; every value is a parameter.
-    rows = [[run_id, entity_id, p.kind, p.severity, p.message, p.where] for p in problems]
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        placeholders = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-        con.execute(
-            f"INSERT INTO problems (run_id, entity_id, kind, severity, message, location) VALUES {placeholders}",  # noqa: S608
-            [value for row in chunk for value in row],
-        )
+    # One INSERT of four parallel lists: a run may list 200 problems, and a row of placeholders
+    # per problem costs DuckDB more to bind than the insert itself.
+    if not problems:
+        return
+    con.execute(
+        """INSERT INTO problems (run_id, entity_id, kind, severity, message, location)
+           SELECT $run, $entity, unnest($kinds), unnest($severities), unnest($messages), unnest($wheres)""",
+        {
+            "run": run_id,
+            "entity": entity_id,
+            "kinds": [p.kind for p in problems],
+            "severities": [p.severity for p in problems],
+            "messages": [p.message for p in problems],
+            "wheres": [p.where for p in problems],
+        },
+    )
 
 
 def _fail(

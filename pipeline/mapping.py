@@ -137,29 +137,10 @@ def _regenerate_structure(
     run_file(con, "mapping", "regen_accounts.sql", params=params, fmt=entities_fmt)
     if not full:
         run_file(con, "mapping", "map_before.sql", params=params)
-    for table in ("map_accounts", "map_axis_rules", "map_conflicts"):
-        run_file(con, "mapping", "drop_regenerated.sql", params=params, fmt={"table": table, **entities_fmt})
-    run_file(con, "mapping", "map_accounts.sql", params=params, fmt=entities_fmt)
-    if mode == "full":
-        con.execute(
-            f"DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND x.entity_id {in_entities}",  # noqa: S608
-            [structure.id],
-        )
-    else:
-        con.execute(
-            """DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND EXISTS
-               (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code)""",
-            [structure.id],
-        )
-    # skip scanning the ledger lines when no cost-centre/project rule applies
-    params["axis_split"] = _axis_split(con, structure.id)
-    if params["axis_split"]:
-        run_file(con, "mapping", "map_axis_rules.sql", params=params)
-        run_file(con, "mapping", "map_axis_lines.sql", params=params)
-    params["unit_conflicts"] = bool(
-        con.execute("SELECT count(*) FROM map_top WHERE targets > 1").fetchone()[0]
-    )
-    run_file(con, "mapping", "map_conflicts.sql", params=params, fmt=entities_fmt)
+    # After an import that brought no new account (and has no account in conflict or split by
+    # cost centre or project) every resolved row stands: only the statement rows follow the data.
+    if mode == "full" or con.execute("SELECT count(*) FROM regen_accounts").fetchone()[0]:
+        _resolve_accounts(con, structure.id, params, in_entities)
     if full:  # every row is rebuilt: no need to work out which lines moved
         con.execute("CREATE OR REPLACE TEMP TABLE regen_lines (entity_id INTEGER, line_code VARCHAR)")
     else:
@@ -207,6 +188,37 @@ def _regenerate_structure(
            FROM regen_entities e""",
         [structure.id],
     )
+
+
+def _resolve_accounts(
+    con: duckdb.DuckDBPyConnection, structure_id: int, params: dict, in_entities: str
+) -> None:
+    """Resolve the accounts in regen_accounts again: their map_accounts rows, the lines that
+    cost-centre or project rules take elsewhere (map_axis_lines) and their conflicts."""
+    entities_fmt = {"entities": in_entities}
+    for table in ("map_accounts", "map_axis_rules", "map_conflicts"):
+        run_file(con, "mapping", "drop_regenerated.sql", params=params, fmt={"table": table, **entities_fmt})
+    run_file(con, "mapping", "map_accounts.sql", params=params, fmt=entities_fmt)
+    if params["mode"] == "full":
+        con.execute(
+            f"DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND x.entity_id {in_entities}",  # noqa: S608
+            [structure_id],
+        )
+    else:
+        con.execute(
+            """DELETE FROM map_axis_lines x WHERE x.structure_id = ? AND EXISTS
+               (SELECT 1 FROM regen_accounts g WHERE g.entity_id = x.entity_id AND g.account_code = x.account_code)""",
+            [structure_id],
+        )
+    # skip scanning the ledger lines when no cost-centre/project rule applies
+    params["axis_split"] = _axis_split(con, structure_id)
+    if params["axis_split"]:
+        run_file(con, "mapping", "map_axis_rules.sql", params=params)
+        run_file(con, "mapping", "map_axis_lines.sql", params=params)
+    params["unit_conflicts"] = bool(
+        con.execute("SELECT count(*) FROM map_top WHERE targets > 1").fetchone()[0]
+    )
+    run_file(con, "mapping", "map_conflicts.sql", params=params, fmt=entities_fmt)
 
 
 def _entity_test(entity_ids: list[int]) -> str:

@@ -167,9 +167,10 @@ def _merge_lines(
     if counts["update"] or counts["delete"]:
         sqlfiles.execute(con, delete, params)
     if counts["insert"] or counts["update"]:
-        # Every staged row is new (a first import): insert without probing merge_diff per row.
-        all_new = counts["insert"] == stream.rows
-        sqlfiles.execute(con, insert, {**params, "all_new": all_new})
+        # Every staged row is written (a first import, or a change feed that sends only changed
+        # lines): insert without probing merge_diff per row.
+        every_row = counts["insert"] + counts["update"] == stream.rows
+        sqlfiles.execute(con, insert, {**params, "every_row": every_row})
     if delta:
         sqlfiles.execute(con, capture_new, params)
     return counts, delta, stored

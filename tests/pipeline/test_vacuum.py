@@ -2,7 +2,7 @@
 
 DuckDB vacuums at checkpoint: it rewrites the row groups that hold deleted rows. After a run that
 changed a few thousand lines of a large ledger that rewrite can cost more than the run, so a
-small run checkpoints without it (db.checkpoint_without_vacuum) and the space is reclaimed by
+small run commits without it (db.write_at_commit) and the space is reclaimed by
 the next ordinary checkpoint, or by a run that vacuum_due says should pay for it.
 """
 

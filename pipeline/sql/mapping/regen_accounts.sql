@@ -1,9 +1,10 @@
 -- The accounts a regeneration re-resolves, among those of the entities in regen_entities, with
 -- their type: 'full' (a changed structure): every account; 'data' (new ledger data, the rules
--- unchanged): accounts not resolved yet, accounts whose line depends on their type (unmapped,
--- excluded, in conflict) and accounts split by cost centre or project (their split follows the
--- ledger lines); 'rules' (a mapping change): only accounts inside a changed rule's account range
--- (temp table regen_ranges), since no other account's mapping can have moved.
+-- unchanged): accounts not resolved yet, unmapped or excluded accounts whose type changed (their
+-- line follows the type), accounts in conflict (the conflict lists their amounts) and accounts
+-- split by cost centre or project (their split follows the ledger lines); 'rules' (a mapping
+-- change): only accounts inside a changed rule's account range (temp table regen_ranges), since
+-- no other account's mapping can have moved.
 -- One statement per mode: DuckDB drops a statement whose test of the mode parameter is false
 -- before running it, whereas one CASE over the modes would run every mode's subquery.
 CREATE OR REPLACE TEMP TABLE regen_accounts AS
@@ -18,7 +19,12 @@ WHERE $mode = 'data' AND a.entity_id {entities}
   AND NOT EXISTS (
       SELECT 1 FROM map_accounts m
       WHERE m.structure_id = $structure_id AND m.entity_id = a.entity_id AND m.account_code = a.code
-        AND m.status = 'mapped' AND NOT m.has_axis);
+        AND NOT m.has_axis
+        AND (m.status = 'mapped'
+             OR m.line_code = CASE WHEN m.status = 'unmapped' AND a.account_type = 'pnl' THEN $pnl_unmapped
+                                   WHEN m.status = 'unmapped' THEN $bs_unmapped
+                                   WHEN m.status = 'excluded' AND a.account_type = 'pnl' THEN $pnl_excluded
+                                   WHEN m.status = 'excluded' THEN $bs_excluded END));
 
 INSERT INTO regen_accounts
 SELECT a.entity_id, a.code, a.account_type

@@ -51,4 +51,4 @@ WHERE rowid IN (SELECT rid FROM merge_diff WHERE action IN ('update', 'delete'))
 INSERT INTO {table} (entity_id, {cols}{hash_col}, run_id)
 SELECT $entity_id, {cols}{hash_val}, $run_id
 FROM read_parquet($staged)
-WHERE $all_new OR {staged_key} IN (SELECT line_key FROM merge_diff WHERE action IN ('insert', 'update'));
+WHERE $every_row OR {staged_key} IN (SELECT line_key FROM merge_diff WHERE action IN ('insert', 'update'));

@@ -3,17 +3,22 @@
 -- touched (fiscal year, month, account) row is replaced by its old figures plus the change, and
 -- dropped when no line is left on it. Opening balances are rebuilt whole (they are few).
 CREATE OR REPLACE TEMP TABLE tb_delta AS
+WITH change AS (
+    -- summed per row first: joining every changed line to its row before grouping costs twice
+    SELECT entity_id, fiscal_year, month, account_code,
+           sum(sign * greatest(amount, 0)) AS debit, sum(sign * greatest(-amount, 0)) AS credit,
+           sum(sign * amount) AS net, sum(sign) AS lines
+    FROM ledger_delta
+    WHERE entity_id = $entity_id
+    GROUP BY entity_id, fiscal_year, month, account_code
+)
 SELECT d.entity_id, d.fiscal_year, d.month, d.account_code,
-       coalesce(r.debit, 0) + sum(d.sign * greatest(d.amount, 0)) AS debit,
-       coalesce(r.credit, 0) + sum(d.sign * greatest(-d.amount, 0)) AS credit,
-       coalesce(r.net, 0) + sum(d.sign * d.amount) AS net,
-       coalesce(r.lines, 0) + sum(d.sign) AS lines
-FROM ledger_delta d
+       coalesce(r.debit, 0) + d.debit AS debit, coalesce(r.credit, 0) + d.credit AS credit,
+       coalesce(r.net, 0) + d.net AS net, coalesce(r.lines, 0) + d.lines AS lines
+FROM change d
 LEFT JOIN rpt_trial_balance r
        ON r.entity_id = d.entity_id AND r.fiscal_year IS NOT DISTINCT FROM d.fiscal_year AND r.month = d.month
-      AND r.account_code = d.account_code AND r.kind = 'movement'
-WHERE d.entity_id = $entity_id
-GROUP BY d.entity_id, d.fiscal_year, d.month, d.account_code, r.debit, r.credit, r.net, r.lines;
+      AND r.account_code = d.account_code AND r.kind = 'movement';
 
 DELETE FROM rpt_trial_balance r
 WHERE r.entity_id = $entity_id

@@ -112,6 +112,40 @@ def test_unmapped_lists_newest_accounts_first(small):
         assert [r["code"] for r in mapping.unmapped(con, "Acme", "Small")] == ["9998", "9999"]
 
 
+def test_an_import_that_changes_an_account_type_moves_its_unmapped_or_excluded_amount(small):
+    # An import re-resolves only accounts whose mapping can have moved; the line an unmapped or
+    # excluded account lands on follows its type, so a changed type must move it.
+    from pipeline.regenerate import Change, regenerate
+
+    with db.transaction(small) as con:
+        eid = con.execute("SELECT id FROM entities WHERE name = 'Acme'").fetchone()[0]
+        con.execute(
+            "UPDATE accounts SET account_type = CASE code WHEN '9999' THEN 'balance' ELSE 'pnl' END "
+            "WHERE entity_id = ? AND code IN ('9999', '1999')",
+            [eid],
+        )
+        regenerate(con, [Change(eid, None)])  # as an import that brought these types does
+    pnl = totals(small, "PL_UNMAPPED", "PL_EXCLUDED")
+    bs = totals(small, "BS_UNMAPPED", "BS_EXCLUDED", statement="bs")
+    assert pnl == {"PL_UNMAPPED": "0.00", "PL_EXCLUDED": "-50.00"}
+    assert bs == {"BS_UNMAPPED": "30.00", "BS_EXCLUDED": "0.00"}
+    with db.connect(small) as con:
+        assert [(r["code"], r["shown_on"]) for r in mapping.unmapped(con, "Acme", "Small")] == [
+            ("9999", "BS_UNMAPPED")
+        ]
+
+    # New lines on accounts already resolved reach the statements without re-resolving them.
+    write_ledger(
+        small,
+        "Acme",
+        accounts=[],
+        entries={"N1": ("2024-02-15", [("9999", "5.00"), ("1999", "-5.00")])},
+        openings=[],
+    )
+    assert totals(small, "PL_EXCLUDED") == {"PL_EXCLUDED": "-45.00"}
+    assert totals(small, "BS_UNMAPPED", statement="bs") == {"BS_UNMAPPED": "35.00"}
+
+
 def test_a_mapping_change_applies_to_history_at_once_and_is_audited(small):
     with db.connect(small) as con:
         struct = find_structure(con, "Small")
