@@ -142,7 +142,8 @@ class Delta(Connector):
             return Extraction([StreamData("transactions", pl.scan_parquet(request.options["lines"]), "all")],
                               cursor={"n": 1})
         sent, deleted = request.options["deltas"][mode]
-        return Extraction([StreamData("transactions", pl.scan_parquet(sent), "none",
+        # In memory, as an API connector's parsed pages are.
+        return Extraction([StreamData("transactions", pl.read_parquet(sent), "none",
                                       deleted_keys=pl.read_parquet(deleted)["line_key"].to_list())],
                           cursor={"n": 2})
 
