@@ -423,15 +423,21 @@ def _still_ours(con, run_id: int) -> None:
 
 def _update_entity_facts(con, ent: dict, extraction: Extraction) -> None:
     info = extraction.entity
+    # Only when something changed: a table the commit left untouched costs its checkpoint nothing.
     con.execute(
-        """UPDATE entities SET currency = coalesce(currency, ?), external_id = coalesce(external_id, ?),
-                  info = ? WHERE id = ?""",
-        [
-            info.currency,
-            info.external_id,
-            json.dumps({"source_name": info.name, **{k: _jsonable(v) for k, v in info.extra.items()}}),
-            ent["id"],
-        ],
+        """UPDATE entities SET currency = coalesce(currency, $currency),
+                  external_id = coalesce(external_id, $external_id), info = $info
+           WHERE id = $id AND ((currency IS NULL AND $currency IS NOT NULL)
+                               OR (external_id IS NULL AND $external_id IS NOT NULL)
+                               OR info::VARCHAR IS DISTINCT FROM $info)""",
+        {
+            "currency": info.currency,
+            "external_id": info.external_id,
+            "info": json.dumps(
+                {"source_name": info.name, **{k: _jsonable(v) for k, v in info.extra.items()}}
+            ),
+            "id": ent["id"],
+        },
     )
 
 

@@ -56,6 +56,24 @@ def test_each_sample_imports_with_the_files_own_totals(cli, samples, sample, fmt
     assert recorded == [(hashlib.sha256((samples / sample).read_bytes()).hexdigest(),)]
 
 
+def entity_facts(data, name: str) -> tuple:
+    with db.connect(data) as con:
+        return con.execute(
+            "SELECT currency, info->>'source_name' FROM entities WHERE name = ?", [name]
+        ).fetchone()
+
+
+def test_the_entity_keeps_its_currency_and_shows_the_company_of_its_latest_file(cli, samples):
+    cli.json("import", str(samples / "xaf/ExactOnline_V32_2016.xaf"), "--entity", "Sample")
+    assert entity_facts(cli.data, "Sample") == ("EUR", "Toro Rosso BV")
+    cli.json("import", str(samples / "xaf/ExactOnline_V32_2016.xaf"), "--entity", "Sample")
+    assert entity_facts(cli.data, "Sample") == ("EUR", "Toro Rosso BV")
+    cli.json(
+        "import", str(samples / "xaf/Banana_auditfile_v3.2_nl_20180101_20181231.xaf"), "--entity", "Sample"
+    )
+    assert entity_facts(cli.data, "Sample") == ("EUR", "Banana.ch SA")
+
+
 def test_an_unbalanced_entry_is_reported_with_its_number_and_kept(cli, samples, tmp_path):
     text = (samples / "xaf" / "ExactOnline_V32_2016.xaf").read_text(encoding="utf-8-sig")
     # Change the first credit amount of one transaction: that entry no longer balances.
