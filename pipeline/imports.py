@@ -32,9 +32,9 @@ from connectors.base import Extraction, ExtractRequest, Problem
 from pipeline import db, entities
 from pipeline.errors import ConfigError, InterruptedRun, LedgerlineError, ParseError
 from pipeline.merge import MergeResult, changes_for, merge
-from pipeline.regenerate import regenerate
+from pipeline.regenerate import Change, regenerate, unbalanced_after
 from pipeline.staging import stage, staging_folder
-from pipeline.validate import validate
+from pipeline.validate import MAX_LISTED, unbalanced_entry_problems, validate
 
 log = logging.getLogger(__name__)
 
@@ -322,16 +322,20 @@ def run_claimed(
             _still_ours(con, run_id)
             _update_entity_facts(con, ent, extraction)
             result = merge(con, staged, entity_id=ent["id"], run_id=run_id)
-            regenerate(
-                con, changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
-            )
+            changes = changes_for(ent["id"], result, staged_entries_balance=totals.unbalanced_entries == 0)
+            regenerate(con, changes)
             con.execute(
                 """INSERT INTO entity_cursors (entity_id, cursor, run_id) VALUES (?, ?, ?)
                    ON CONFLICT (entity_id) DO UPDATE SET cursor = excluded.cursor, run_id = excluded.run_id,
                    updated_at = now()""",
                 [ent["id"], json.dumps(extraction.cursor, default=str), run_id],
             )
-            problems = [*extraction.problems, *totals.problems, *result.problems]
+            problems = [
+                *extraction.problems,
+                *totals.problems,
+                *result.problems,
+                *_unbalanced_after_upsert(con, staged, changes),
+            ]
             _store_problems(con, run_id, ent["id"], problems)
             stats = {
                 **{k: _jsonable(v) for k, v in extraction.stats.items()},
@@ -439,6 +443,21 @@ def _update_entity_facts(con, ent: dict, extraction: Extraction) -> None:
             "id": ent["id"],
         },
     )
+
+
+def _unbalanced_after_upsert(con, staged, changes: list[Change]) -> list[Problem]:
+    """Entries that do not balance in the ledger after a run that sent changed lines on their
+    own (validation judges whole sets only): those whose lines the run changed."""
+    lines = staged.streams.get("transactions")
+    if lines is None or lines.replace != "none":
+        return []
+    problems = []
+    for change in changes:
+        if change.months is not None and not change.months:
+            continue  # the run changed no line
+        count, rows = unbalanced_after(con, change, MAX_LISTED)
+        problems += unbalanced_entry_problems(rows, count, after=" after this run")
+    return problems
 
 
 def _store_problems(con, run_id: int, entity_id: int, problems: list[Problem]) -> None:

@@ -93,6 +93,27 @@ def apply_ledger_delta(con: duckdb.DuckDBPyConnection, entity_id: int) -> None:
         sqlfiles.execute(con, insert, {"entity_id": entity_id})
 
 
+def unbalanced_after(con: duckdb.DuckDBPyConnection, change: Change, limit: int) -> tuple[int, list[tuple]]:
+    """The entity's entries that do not balance after `change` was regenerated: how many, and
+    the first `limit` as (journal, entry, month, debit minus credit). Only entries whose lines
+    the change touched when it was applied as a delta (they are in entry_delta), else all."""
+    touched = ""
+    if change.ledger_delta and change.months:
+        touched = """AND EXISTS (SELECT 1 FROM entry_delta d
+                                 WHERE d.journal IS NOT DISTINCT FROM u.journal AND d.entry = u.entry)"""
+    # The scope is one of two fixed texts; the entity and limit are parameters.
+    found = f"FROM rpt_unbalanced_entries u WHERE u.entity_id = ? {touched}"
+    (count,) = con.execute(f"SELECT count(*) {found}", [change.entity_id]).fetchone()
+    if not count:
+        return 0, []
+    rows = con.execute(
+        f"SELECT u.journal, u.entry, strftime(u.month, '%Y-%m'), u.amount {found} "
+        "ORDER BY u.journal NULLS FIRST, u.entry LIMIT ?",
+        [change.entity_id, limit],
+    ).fetchall()
+    return count, rows
+
+
 # Regenerators that run after the ledger-derived rows (which every other rpt_ table reads).
 REGENERATORS: list[Regenerator] = []
 
