@@ -102,16 +102,13 @@ def unbalanced_after(con: duckdb.DuckDBPyConnection, change: Change, limit: int)
         touched = """AND EXISTS (SELECT 1 FROM entry_delta d
                                  WHERE d.journal IS NOT DISTINCT FROM u.journal AND d.entry = u.entry)"""
     # The scope is one of two fixed texts; the entity and limit are parameters.
-    found = f"FROM rpt_unbalanced_entries u WHERE u.entity_id = ? {touched}"
-    (count,) = con.execute(f"SELECT count(*) {found}", [change.entity_id]).fetchone()
-    if not count:
-        return 0, []
     rows = con.execute(
-        f"SELECT u.journal, u.entry, strftime(u.month, '%Y-%m'), u.amount {found} "
-        "ORDER BY u.journal NULLS FIRST, u.entry LIMIT ?",
+        f"""SELECT u.journal, u.entry, strftime(u.month, '%Y-%m'), u.amount, count(*) OVER ()
+            FROM rpt_unbalanced_entries u WHERE u.entity_id = ? {touched}
+            ORDER BY u.journal NULLS FIRST, u.entry LIMIT ?""",  # noqa: S608
         [change.entity_id, limit],
     ).fetchall()
-    return count, rows
+    return (rows[0][4] if rows else 0), [r[:4] for r in rows]
 
 
 # Regenerators that run after the ledger-derived rows (which every other rpt_ table reads).
