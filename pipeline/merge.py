@@ -49,7 +49,7 @@ class MergeResult:
     deleted: int = 0
     per_stream: dict[str, dict[str, int]] = field(default_factory=dict)
     months: set[date] | None = field(default_factory=set)  # None: every month may have changed
-    ledger_delta: bool = False  # temp table ledger_delta holds the changed transactions
+    ledger_delta: bool = False  # temp view ledger_delta lists the changed transactions
     # The entity's lines are now exactly the staged ones (a first load, or a stream replacing all).
     lines_whole: bool = False
     lines: int = 0  # the entity's ledger lines after the merge
@@ -172,7 +172,7 @@ def _merge_lines(
         every_row = counts["insert"] + counts["update"] == stream.rows
         sqlfiles.execute(con, insert, {**params, "every_row": every_row})
     if delta:
-        sqlfiles.execute(con, capture_new, params)
+        con.execute(capture_new.format(entity_id=int(entity_id), run_id=int(run_id)))
     return counts, delta, stored
 
 
@@ -232,7 +232,7 @@ def _touched_months(con) -> set[date]:
 
 def changes_for(entity_id: int, result: MergeResult, *, staged_entries_balance: bool = False) -> list[Change]:
     """The regeneration work a merge implies: the months whose lines changed (None: all), and
-    whether the changed lines are at hand (temp table ledger_delta) to update rows from.
+    whether the changed lines are at hand (temp view ledger_delta) to update rows from.
 
     `staged_entries_balance`: validation found every staged entry balanced; when those lines
     are now all of the entity's, it has no unbalanced entry to look for.

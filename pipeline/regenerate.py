@@ -2,7 +2,7 @@
 
 The rows derived from the ledger alone come first: the trial balance and the unbalanced entries.
 A first load (or a change of opening balances) rebuilds them from the entity's lines; any other
-run updates them from the few lines it changed (temp table `ledger_delta`, written by the merge),
+run updates them from the few lines it changed (temp view `ledger_delta`, made by the merge),
 so a 20k-line change to a 5M-line entity costs what 20k lines cost. Later parts (mapping,
 statements) register their regenerators here, so every run and every mapping change keeps all
 report-ready data in step with the ledger, in the same transaction.
@@ -25,7 +25,7 @@ from pipeline.sqlfiles import run_file
 class Change:
     """What a run or an edit changed: one entity, and the months touched (None = all).
 
-    ledger_delta: the temp table ledger_delta holds this entity's changed lines (the merge of a
+    ledger_delta: the temp view ledger_delta lists this entity's changed lines (the merge of a
     run that was not the entity's first), so ledger-derived rows are updated, not rebuilt.
     entries_balanced: every entry of the entity's lines is known to balance (validation checked
     them all before a first load), so a rebuild need not look for unbalanced ones.
