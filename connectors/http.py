@@ -549,8 +549,7 @@ class LocalServer:
                     server.clock.time() if timestamp is None else timestamp, usegmt=True
                 )
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -579,6 +578,14 @@ class LocalServer:
     def _leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of calls beyond it waits for the
+    # client's SYN retry (a second), so calls a test sends at once would not overlap as they
+    # do on a vendor's server.
+    request_queue_size = 128
 
 
 class SandboxQuota:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -168,10 +169,17 @@ def test_never_more_than_eight_calls_at_once(clock):
         assert len(pages) == 20
         # Never above AFAS's eight; well above one (the exact peak depends on how fast threads start).
         assert 4 <= sb.server.peak_in_flight <= 8
-        # The sandbox enforces AFAS's limit: a client that ignores it gets errors.
+        # The sandbox enforces AFAS's limit: a client that ignores it gets errors. The twelve calls
+        # leave together (a barrier), so they overlap however slowly a loaded machine starts threads.
         header = {"Authorization": token_header(TOKEN)}
+        together = threading.Barrier(12)
+
+        def call(_):
+            together.wait()
+            return raw.get("connectors/Profit_Accounts").status_code
+
         with httpx.Client(base_url=sb.url, headers=header) as raw, ThreadPoolExecutor(12) as pool:
-            statuses = list(pool.map(lambda _: raw.get("connectors/Profit_Accounts").status_code, range(12)))
+            statuses = list(pool.map(call, range(12)))
         assert 500 in statuses
 
 
