@@ -131,6 +131,7 @@ def write_at_commit(con: duckdb.DuckDBPyConnection, *, vacuum: bool) -> None:
     con.execute("SET checkpoint_threshold = '0B'")
     if not vacuum:
         con.execute("SET max_vacuum_tasks = 0")
+    _writing_at_commit.add(id(con))
 
 
 def in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
@@ -168,8 +169,16 @@ def _begun(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection
         _restore_commit_settings(con)
 
 
+# Connections (by id) whose open transaction write_at_commit changed the settings for: only
+# their transaction's end restores them, so other transactions run no extra statements.
+_writing_at_commit: set[int] = set()
+
+
 def _restore_commit_settings(con: duckdb.DuckDBPyConnection) -> None:
     # Both are database-wide: other connections of this process commit as DuckDB does by default.
+    if id(con) not in _writing_at_commit:
+        return
+    _writing_at_commit.discard(id(con))
     con.execute("RESET checkpoint_threshold")
     con.execute("RESET max_vacuum_tasks")
 

@@ -40,6 +40,11 @@ class Change:
     def __post_init__(self):
         self.all_months = self.months is None
 
+    @property
+    def as_delta(self) -> bool:
+        """Whether its changed lines are applied from ledger_delta (apply_ledger_delta)."""
+        return self.ledger_delta and bool(self.months)
+
 
 Regenerator = Callable[[duckdb.DuckDBPyConnection, Change], None]
 
@@ -98,7 +103,7 @@ def unbalanced_after(con: duckdb.DuckDBPyConnection, change: Change, limit: int)
     the first `limit` as (journal, entry, month, debit minus credit). Only entries whose lines
     the change touched when it was applied as a delta (they are in entry_delta), else all."""
     touched = ""
-    if change.ledger_delta and change.months:
+    if change.as_delta:
         touched = """AND EXISTS (SELECT 1 FROM entry_delta d
                                  WHERE d.journal IS NOT DISTINCT FROM u.journal AND d.entry = u.entry)"""
     # The scope is one of two fixed texts; the entity and limit are parameters.
@@ -138,7 +143,7 @@ def regenerate(con: duckdb.DuckDBPyConnection, changes: Iterable[Change]) -> Non
     if rebuild:
         rebuild_ledger_rows(con, rebuild, balanced=[c.entity_id for c in changes if c.entries_balanced])
     for change in changes:
-        if change.entity_id not in rebuild and change.ledger_delta and change.months:
+        if change.entity_id not in rebuild and change.as_delta:
             apply_ledger_delta(con, change.entity_id)
     for change in changes:
         for regenerator in REGENERATORS:
