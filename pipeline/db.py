@@ -2,13 +2,17 @@
 
 DuckDB lets one process write a file at a time and fails at once on a conflicting lock. The app
 and the scheduler are two processes, so every unit of work opens a connection, does one
-transaction and closes; `connect` retries lock conflicts with jittered backoff.
+transaction and closes; `connect` retries lock conflicts with jittered backoff. The file is
+attached to one in-memory DuckDB instance per process and detached when the process's last
+connection closes, which is what releases the lock.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,15 +60,92 @@ def duckdb_config() -> dict[str, str | bool]:
     }
 
 
-def open_connection(path: Path, *, read_only: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT):
-    """Open the file, retrying while another process holds its lock."""
+class _Attachment:
+    """One warehouse file attached to this process's DuckDB instance, and who is using it."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.alias = ""
+        self.read_only = False
+        self.users = 0
+
+
+_instance: duckdb.DuckDBPyConnection | None = None
+_instance_guard = threading.Lock()
+_attachments: dict[str, _Attachment] = {}
+_aliases = itertools.count(1)
+
+
+def instance() -> duckdb.DuckDBPyConnection:
+    """This process's one in-memory DuckDB instance: warehouse files are attached to it, and
+    work on staged files (validation) runs on cursors of it.
+
+    One instance, not one per purpose: two instances in one process each keep freed memory for
+    their own threads, and a 5M-line import peaked 140 MB higher with a second one.
+    """
+    global _instance
+    with _instance_guard:
+        if _instance is None:
+            _instance = duckdb.connect(":memory:", config=duckdb_config())
+        return _instance
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """A new connection to this process's instance, for the caller to close: its temp tables and
+    views are its own, so threads may each work on one at once."""
+    con = instance().cursor()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def _on_instance(sql: str) -> None:
+    con = cursor()
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
+    """Attach the file (or join the users of this process already attached to it); its alias.
+
+    A read-write user waits for read-only users to leave, as it would for another process.
+    """
+    with _instance_guard:
+        attachment = _attachments.setdefault(str(path), _Attachment())
+    with attachment.changed:
+        while attachment.users and attachment.read_only and not read_only:
+            attachment.changed.wait()
+        if not attachment.users:
+            migrated = str(path) in _migrated
+            attachment.alias = _attach_file(path, read_only=read_only and migrated, lock_wait=lock_wait)
+            attachment.read_only = read_only and migrated
+            if not migrated:
+                con = cursor()
+                try:
+                    con.execute(f"USE {attachment.alias}")
+                    migrate(con)
+                except BaseException:
+                    _on_instance(f"DETACH {attachment.alias}")
+                    raise
+                finally:
+                    con.close()
+                _migrated.add(str(path))
+        attachment.users += 1
+        return attachment.alias
+
+
+def _attach_file(path: Path, *, read_only: bool, lock_wait: float) -> str:
+    """ATTACH the file under a new alias, retrying while another process holds its lock."""
+    alias = f"warehouse_{next(_aliases)}"
+    quoted = str(path).replace("'", "''")
+    statement = f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}"
     deadline = time.monotonic() + lock_wait
     delay = 0.02
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
-            con.execute("SET enable_progress_bar = false")
-            return con
+            _on_instance(statement)
+            return alias
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):
@@ -77,25 +158,39 @@ def open_connection(path: Path, *, read_only: bool = False, lock_wait: float = D
             delay = min(delay * 2, 0.5)
 
 
+def _detach(path: Path) -> None:
+    """Leave the file; the last user of this process detaches it, releasing its lock."""
+    attachment = _attachments[str(path)]
+    with attachment.changed:
+        attachment.users -= 1
+        if not attachment.users:
+            _on_instance(f"DETACH {attachment.alias}")
+            attachment.changed.notify_all()
+
+
 @contextmanager
 def connect(
     data: str | os.PathLike | None = None, *, read_only: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection to the warehouse, migrated on first use in this process."""
+    """A short-lived connection to the warehouse, migrated on first use in this process.
+
+    The file is attached to one in-memory DuckDB instance that lives as long as the process,
+    and detached (its lock released) when the last connection of this process closes: that is
+    a quarter of the cost of starting and closing a DuckDB instance per connection (2 ms against
+    9 ms), and a run opens two.
+    """
     path = warehouse_path(data)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if str(path) not in _migrated:
-        con = open_connection(path, lock_wait=lock_wait)
+    alias = _attach(path, read_only=read_only, lock_wait=lock_wait)
+    try:
+        con = cursor()
         try:
-            migrate(con)
+            con.execute(f"USE {alias}")
+            yield con
         finally:
             con.close()
-        _migrated.add(str(path))
-    con = open_connection(path, read_only=read_only, lock_wait=lock_wait)
-    try:
-        yield con
     finally:
-        con.close()
+        _detach(path)
 
 
 @contextmanager

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cache
-
-import duckdb
 
 from connectors.base import REQUIRED, STREAM_KEYS, Problem, where_in_source
+from pipeline import db
 from pipeline.errors import ParseError
 from pipeline.merge import DERIVED_KEY
 from pipeline.staging import Staged
@@ -34,20 +32,10 @@ class Totals:
     problems: list[Problem] = field(default_factory=list)
 
 
-@cache
-def _scratch_database() -> duckdb.DuckDBPyConnection:
-    # One in-memory database per process, a cursor of it per validation: creating a database
-    # cost 0.01-0.02 s with its close, a twentieth of a small sync. Cursors are separate
-    # connections (their views and temp tables are their own), so threads may validate at once.
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    return con
-
-
 def validate(staged: Staged, *, file_name: str | None = None) -> Totals:
     """Validate staged streams; raise ParseError for broken rows, return totals and problems."""
     totals = Totals()
-    con = _scratch_database().cursor()
+    con = db.cursor()
     try:
         for name, stream in staged.streams.items():
             con.register(name, con.read_parquet(str(stream.path)))

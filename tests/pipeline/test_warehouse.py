@@ -1,0 +1,62 @@
+"""The warehouse file as other processes and threads see it (pipeline.db)."""
+
+import subprocess
+import sys
+import threading
+
+import duckdb
+import pytest
+
+from pipeline import db, entities
+
+
+def _other_process_opens(data) -> bool:
+    probe = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(db.warehouse_path(data))], capture_output=True, text=True
+    )
+    assert done.returncode == 0 or "lock" in done.stderr, done.stderr
+    return done.returncode == 0
+
+
+def test_the_file_is_free_for_another_process_once_the_last_connection_here_closes(tmp_path):
+    with db.connect(tmp_path) as outer:
+        with db.connect(tmp_path) as inner:
+            inner.execute("CREATE TEMP TABLE mine AS SELECT 1 AS x")
+            with db.atomic(inner):
+                entities.ensure_organisation(inner, "Acme")
+        # Each connection has its own temp tables, and sees what the other committed.
+        with pytest.raises(duckdb.CatalogException):
+            outer.execute("SELECT * FROM mine")
+        assert outer.execute("SELECT name FROM organisations").fetchall() == [("Acme",)]
+        # The scheduler cannot open the file while a page of the app is still reading it ...
+        assert not _other_process_opens(tmp_path)
+    # ... and can as soon as it is done.
+    assert _other_process_opens(tmp_path)
+
+
+def test_threads_of_one_process_work_on_the_warehouse_at_once(tmp_path):
+    with db.transaction(tmp_path) as con:
+        org = entities.ensure_organisation(con, "Acme")
+    holding, written, errors = threading.Event(), threading.Event(), []
+
+    def reader() -> None:
+        try:
+            with db.connect(tmp_path) as con:
+                holding.set()
+                assert written.wait(30)
+                errors.extend(con.execute("SELECT name FROM entities ORDER BY name").fetchall())
+        except Exception as exc:  # surfaced below: an assert in a thread fails nothing
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert holding.wait(30)
+    # A writer of the same process does not wait for the reader to finish (it would for another
+    # process's): both use the one attached file.
+    with db.transaction(tmp_path, lock_wait=1) as con:
+        entities.ensure_entity(con, "Acme BV", organisation_id=org)
+    written.set()
+    thread.join(30)
+    assert errors == [("Acme BV",)]
+    assert _other_process_opens(tmp_path)
