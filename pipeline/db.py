@@ -65,7 +65,7 @@ class _Attachment:
 
     def __init__(self) -> None:
         self.changed = threading.Condition()
-        self.alias = ""
+        self.alias: str | None = None  # None while detached
         self.read_only = False
         self.users = 0
 
@@ -116,7 +116,7 @@ def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
     with attachment.changed:
         while attachment.users and attachment.read_only and not read_only:
             attachment.changed.wait()
-        if not attachment.users:
+        if attachment.alias is None:
             migrated = str(path) in _migrated
             attachment.alias = _attach_file(path, read_only=read_only and migrated, lock_wait=lock_wait)
             attachment.read_only = read_only and migrated
@@ -127,6 +127,7 @@ def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
                     migrate(con)
                 except BaseException:
                     _on_instance(f"DETACH {attachment.alias}")
+                    attachment.alias = None
                     raise
                 finally:
                     con.close()
@@ -164,7 +165,9 @@ def _detach(path: Path) -> None:
     with attachment.changed:
         attachment.users -= 1
         if not attachment.users:
+            # Should DETACH fail, the file stays attached (alias set) for the next user.
             _on_instance(f"DETACH {attachment.alias}")
+            attachment.alias = None
             attachment.changed.notify_all()
 
 
