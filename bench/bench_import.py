@@ -5,8 +5,10 @@
 2. Peak RSS of that import (a child process). Target < 1 GB.
 3. An incremental run applying 10k changed + 10k new + 1k deleted lines to a warehouse holding
    the 5M lines (and nothing else) vs the full load of those lines into it through the same
-   engine. Target <= 5%. Each repetition builds its own warehouse, so the vacuum that every
-   20th run pays (pipeline.imports.vacuum_due) is not among these runs.
+   engine. Target <= 5%. Three kinds of change: amounts corrected and lines reclassified (what
+   an ERP's change feed sends: every entry still balances), and a broken feed that leaves 5,000
+   entries unbalanced, which the run must list. Each repetition builds its own warehouse, so
+   the vacuum that every 20th run pays (pipeline.imports.vacuum_due) is not among these runs.
 
 Each figure is the median of --repeat runs (3 by default), every run paired with its own
 reference measured just before it.
@@ -150,15 +152,26 @@ class Delta(Connector):
                           cursor={"n": 2})
 
 def delta_files(lines, folder):
-    # Each delta takes its own 21k lines: 10k changed, 10k sent again under new keys, 1k deleted.
-    # 'amounts' adds 1.00 to each changed line (leaving about 5,000 entries unbalanced, which
-    # the unbalanced-entry rows must then list); 'reclassify' moves each changed line to the
-    # account of the line before it, as a correction does (entries stay balanced).
+    # Each delta takes its own 21k lines (whole two-line entries): 10k changed, 10k sent again
+    # under new keys, 1k deleted. The changed lines:
+    # - 'amounts': each entry's amount corrected by 1.00, on both its lines, as an ERP (which
+    #   keeps every entry balanced) sends a correction;
+    # - 'reclassify': each line moved to the account of the line before it (entries balance);
+    # - 'unbalanced': 1.00 added to every line, which leaves 5,000 entries unbalanced: a broken
+    #   feed, whose run must find each such entry's lines among the 5M to list it by month.
     files = {}
-    for mode, start in (("amounts", 0), ("reclassify", 21_000)):
+    # The broken feed takes the first lines: entries 1 to 5000, whose numbers (strings of one to
+    # four digits) span every row group's range of entry numbers, so no row group can be
+    # skipped when the run looks for their lines (the worst case: the same change to entries
+    # 21001-26000 took 0.23 s instead of 0.29 s).
+    for mode, start in (("unbalanced", 0), ("amounts", 21_000), ("reclassify", 42_000)):
         data = pl.scan_parquet(lines).slice(start, 21_000).collect()
+        one = pl.lit(1).cast(pl.Decimal(18, 2))
         if mode == "amounts":
-            changed = data.slice(0, 10_000).with_columns(pl.col("amount") + pl.lit(1).cast(pl.Decimal(18, 2)))
+            changed = data.slice(0, 10_000).with_columns(
+                pl.when(pl.col("amount") >= 0).then(pl.col("amount") + one).otherwise(pl.col("amount") - one))
+        elif mode == "unbalanced":
+            changed = data.slice(0, 10_000).with_columns(pl.col("amount") + one)
         else:
             changed = data.slice(0, 10_000).with_columns(pl.col("account_code").shift(1).fill_null(pl.col("account_code").last()))
         new = data.slice(10_000, 10_000).with_columns((f"new-{mode}-" + pl.col("line_key")).alias("line_key"))
@@ -174,7 +187,7 @@ deltas = delta_files(sys.argv[2], work)
 out = []
 for repeat in range(int(sys.argv[3])):
     # Each repetition loads the lines in full into a warehouse of its own (the 5M-line warehouse
-    # the deltas are applied to, with nothing else in it), then applies the two deltas.
+    # the deltas are applied to, with nothing else in it), then applies the deltas.
     data = os.path.join(work, f"warehouse_{repeat}")
     with db.transaction(data) as con:
         org = entities.ensure_organisation(con, "Bench")
@@ -182,15 +195,16 @@ for repeat in range(int(sys.argv[3])):
         eid = entities.ensure_entity(con, f"Feed {repeat}", organisation_id=org, source_id=src)
     runs = {}
     # 'resync' sends every line again (a reset, or a source without a change feed): the merge
-    # compares all 5M with the stored lines and undoes the two deltas.
-    for mode in ("full", "amounts", "reclassify", "resync"):
+    # compares all 5M with the stored lines and undoes the deltas.
+    for mode in ("full", *deltas, "resync"):
         os.sync()  # the previous run's writes are flushed before this one's clock starts
         t = time.perf_counter()
         r = imports.sync_entity(data, eid, full=mode in ("full", "resync"),
                                 options={"mode": "full" if mode == "resync" else mode, "lines": sys.argv[2],
                                          "deltas": deltas})
         runs[mode] = {"seconds": time.perf_counter() - t, "status": r.status,
-                      "counts": [r.inserted, r.updated, r.deleted], "error": r.error_message}
+                      "counts": [r.inserted, r.updated, r.deleted], "error": r.error_message,
+                      "unbalanced": sum(p.kind == "unbalanced_entry" for p in r.problems)}
     out.append(runs)
     shutil.rmtree(data)
 print(json.dumps(out))
@@ -253,7 +267,14 @@ def main() -> None:
         )
     inc = incremental(work / "data_plain", args.repeat)
     assert {r["status"] for runs in inc for r in runs.values()} == {"succeeded"}, inc
-    for mode, label in (("amounts", "amounts +1.00"), ("reclassify", "lines reclassified")):
+    # The corrections keep every entry balanced; the broken feed's run lists what it unbalanced.
+    assert all(r["amounts"]["unbalanced"] == r["reclassify"]["unbalanced"] == 0 for r in inc), inc
+    assert all(r["unbalanced"]["unbalanced"] > 0 for r in inc), inc
+    for mode, label in (
+        ("amounts", "amounts corrected"),
+        ("reclassify", "lines reclassified"),
+        ("unbalanced", "5,000 entries left unbalanced"),
+    ):
         pairs = [
             (r[mode]["seconds"] / r["full"]["seconds"], r[mode]["seconds"], r["full"]["seconds"]) for r in inc
         ]
