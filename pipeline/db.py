@@ -114,8 +114,10 @@ def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
     with _instance_guard:
         attachment = _attachments.setdefault(str(path), _Attachment())
     with attachment.changed:
+        deadline = time.monotonic() + lock_wait
         while attachment.users and attachment.read_only and not read_only:
-            attachment.changed.wait()
+            if not attachment.changed.wait(max(0.0, deadline - time.monotonic())):
+                raise _locked(path, lock_wait)
         if attachment.alias is None:
             migrated = str(path) in _migrated
             attachment.alias = _attach_file(path, read_only=read_only and migrated, lock_wait=lock_wait)
@@ -150,13 +152,17 @@ def _attach_file(path: Path, *, read_only: bool, lock_wait: float) -> str:
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if _is_lock_error(exc):
-                    raise ConfigError(
-                        f"The warehouse {path.name} stayed locked by another process for {lock_wait:.0f} s.",
-                        guidance="An import may be finishing; try again in a moment.",
-                    ) from exc
+                    raise _locked(path, lock_wait) from exc
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
+
+
+def _locked(path: Path, lock_wait: float) -> ConfigError:
+    return ConfigError(
+        f"The warehouse {path.name} stayed locked by another process for {lock_wait:.0f} s.",
+        guidance="An import may be finishing; try again in a moment.",
+    )
 
 
 def _detach(path: Path) -> None:

@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from pipeline import db, entities
+from pipeline.errors import ConfigError
 
 
 def _other_process_opens(data) -> bool:
@@ -60,3 +61,15 @@ def test_threads_of_one_process_work_on_the_warehouse_at_once(tmp_path):
     thread.join(30)
     assert errors == [("Acme BV",)]
     assert _other_process_opens(tmp_path)
+
+
+def test_a_writer_waits_for_readers_of_a_read_only_connection_as_long_as_it_was_told(tmp_path):
+    with db.transaction(tmp_path) as con:
+        entities.ensure_organisation(con, "Acme")
+    with db.connect(tmp_path, read_only=True) as reader:
+        with pytest.raises(ConfigError, match="stayed locked"), db.connect(tmp_path, lock_wait=0.2):
+            pass
+        assert reader.execute("SELECT count(*) FROM organisations").fetchone() == (1,)
+    with db.transaction(tmp_path, lock_wait=0.2) as con:
+        entities.ensure_organisation(con, "Beta")
+        assert con.execute("SELECT count(*) FROM organisations").fetchone() == (2,)
