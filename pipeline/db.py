@@ -74,6 +74,8 @@ _instance: duckdb.DuckDBPyConnection | None = None
 _instance_guard = threading.Lock()
 _attachments: dict[str, _Attachment] = {}
 _aliases = itertools.count(1)
+_settings: dict[str, str] = {}  # instance-wide settings applied since it started (_settle_instance)
+_settings_guard = threading.Lock()
 
 
 def instance() -> duckdb.DuckDBPyConnection:
@@ -119,6 +121,7 @@ def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
             if not attachment.changed.wait(max(0.0, deadline - time.monotonic())):
                 raise _locked(path, lock_wait)
         if attachment.alias is None:
+            _settle_instance(path)
             migrated = str(path) in _migrated
             attachment.alias = _attach_file(path, read_only=read_only and migrated, lock_wait=lock_wait)
             attachment.read_only = read_only and migrated
@@ -138,11 +141,29 @@ def _attach(path: Path, *, read_only: bool, lock_wait: float) -> str:
         return attachment.alias
 
 
+def _settle_instance(path: Path) -> None:
+    """Apply what a DuckDB instance opened on the file itself would have: the memory cap as the
+    environment sets it now (the instance outlives a change of it), and spill files in a folder
+    beside the warehouse, not in the process's working folder (DuckDB fixes that folder at its
+    first use: the first warehouse this process attaches)."""
+    limit = duckdb_config()["memory_limit"]
+    with _settings_guard:
+        if _settings.get("memory_limit") != limit:
+            _on_instance(f"SET memory_limit = {_literal(limit)}")
+            _settings["memory_limit"] = limit
+        if "temp_directory" not in _settings:
+            folder = str(path) + ".tmp"
+            try:
+                _on_instance(f"SET temp_directory = {_literal(folder)}")
+            except duckdb.Error:  # something spilled before any warehouse was attached: it stays
+                folder = "(fixed before)"
+            _settings["temp_directory"] = folder
+
+
 def _attach_file(path: Path, *, read_only: bool, lock_wait: float) -> str:
     """ATTACH the file under a new alias, retrying while another process holds its lock."""
     alias = f"warehouse_{next(_aliases)}"
-    quoted = str(path).replace("'", "''")
-    statement = f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}"
+    statement = f"ATTACH {_literal(str(path))} AS {alias}{' (READ_ONLY)' if read_only else ''}"
     deadline = time.monotonic() + lock_wait
     delay = 0.02
     while True:
@@ -156,6 +177,11 @@ def _attach_file(path: Path, *, read_only: bool, lock_wait: float) -> str:
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (ATTACH and SET take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _locked(path: Path, lock_wait: float) -> ConfigError:

@@ -57,6 +57,8 @@ def sync(data, entity_id: int, run_id: int, frame: pl.DataFrame):
 def test_a_full_resync_of_a_large_entity_fits_the_memory_cap(data, monkeypatch):
     monkeypatch.setenv("LEDGERLINE_DUCKDB_MEMORY", "80MB")
     with db.transaction(data) as con:
+        # The cap holds even though this process's DuckDB instance started under another one.
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("76.2 MiB",)
         entity_id = entities.ensure_entity(con, "Large")
     frame = ledger(LINES)
     assert sync(data, entity_id, 1, frame).change == (LINES, 0, 0)

@@ -1,8 +1,10 @@
 """The warehouse file as other processes and threads see it (pipeline.db)."""
 
+import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -73,3 +75,23 @@ def test_a_writer_waits_for_readers_of_a_read_only_connection_as_long_as_it_was_
     with db.transaction(tmp_path, lock_wait=0.2) as con:
         entities.ensure_organisation(con, "Beta")
         assert con.execute("SELECT count(*) FROM organisations").fetchone() == (2,)
+
+
+def test_a_merge_over_the_memory_cap_spills_beside_the_warehouse_not_where_the_process_runs(tmp_path):
+    # A fresh process: DuckDB fixes its spill folder at first use, once per process.
+    script = (
+        "import sys; from pipeline import db\n"
+        "with db.connect(sys.argv[1]) as con:\n"
+        "    print(con.execute(\"SELECT current_setting('temp_directory')\").fetchone()[0])\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "data")],
+        cwd=elsewhere,
+        env={**os.environ, "PYTHONPATH": str(Path(db.__file__).parents[1])},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == f"{db.warehouse_path(tmp_path / 'data')}.tmp"
