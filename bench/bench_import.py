@@ -212,10 +212,12 @@ print(json.dumps(out))
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         parquet = data / "lines.parquet"
         con.execute(
-            # The feed sends every key, as an ERP's API does (a CSV's own keys are derived).
+            # The feed sends every key, as an ERP's API does (a CSV's own keys are derived), in
+            # the file's order: the import stored them in whatever order its threads finished,
+            # and the deltas take whole entries by position.
             f"""COPY (SELECT coalesce(line_key, concat(journal, '|', entry, '|', line)) AS line_key, journal, entry, line, tx_date, fiscal_year, period, account_code, amount,
                       currency, amount_fc, currency_fc, description, cost_centre, project, document_no, source_ref
-                      FROM transactions) TO '{parquet}' (FORMAT parquet)"""
+                      FROM transactions ORDER BY source_line) TO '{parquet}' (FORMAT parquet)"""
         )
     return run_child(code, str(data), str(parquet), str(repeats))
 

@@ -94,8 +94,11 @@ def apply_ledger_delta(con: duckdb.DuckDBPyConnection, entity_id: int) -> None:
     sqlfiles.execute(con, touched, {"entity_id": entity_id})
     sqlfiles.execute(con, delete, {"entity_id": entity_id})
     # Reading the entries' lines pays only when some entry is unbalanced after the change.
-    if con.execute("SELECT count(*) FROM entry_delta WHERE amount <> 0").fetchone()[0]:
-        sqlfiles.execute(con, insert, {"entity_id": entity_id})
+    unbalanced, shortest, longest = con.execute(
+        "SELECT count(*), min(strlen(entry)), max(strlen(entry)) FROM entry_delta WHERE amount <> 0"
+    ).fetchone()
+    if unbalanced:
+        sqlfiles.execute(con, insert, {"entity_id": entity_id, "shortest": shortest, "longest": longest})
 
 
 def unbalanced_after(con: duckdb.DuckDBPyConnection, change: Change, limit: int) -> tuple[int, list[tuple]]:

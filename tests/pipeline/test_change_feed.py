@@ -28,11 +28,12 @@ class ChangeFeed(Connector):
                 "journal": "J",
                 "entry": entry,
                 "line": line,
-                "tx_date": date(2026, 1, 15),
+                "tx_date": date.fromisoformat(day),
                 "account_code": account,
                 "amount": Decimal(amount),
             }
-            for entry, line, account, amount in request.options["lines"]
+            for entry, line, account, amount, *rest in request.options["lines"]
+            for day in rest or ["2026-01-15"]
         ]
         replace = "all" if request.full else "none"
         stream = StreamData(
@@ -82,4 +83,38 @@ def test_a_changed_line_sent_without_its_entry_is_no_problem_and_a_delete_that_u
             "Entry E2 in journal J (2026-01) does not balance after this run: debit minus credit is 50.00.",
             "journal J / entry E2",
         )
+    ]
+
+
+def test_entries_a_change_unbalances_are_listed_by_the_month_of_their_first_line(feed, data):
+    # Entry numbers of different lengths, and a first line dated in the month before.
+    whole = [
+        ("7", "1", "1000", "10.00", "2025-12-31"),
+        ("7", "2", "8000", "-10.00"),
+        ("123", "1", "1000", "30.00"),
+        ("123", "2", "8000", "-30.00"),
+        ("12345", "1", "1000", "20.00"),
+        ("12345", "2", "8000", "-20.00"),
+    ]
+    # More entries than the change touches, so the run updates the listing from the lines it
+    # changed instead of listing the whole ledger again (pipeline.merge.DELTA_SHARE).
+    whole += [
+        (str(n), line, account, amount)
+        for n in range(900, 906)
+        for line, account, amount in (("1", "1000", "1.00"), ("2", "8000", "-1.00"))
+    ]
+    assert feed(whole, full=True) == []
+
+    problems = feed([("7", "2", "8000", "-11.00"), ("12345", "1", "1000", "25.00")])
+    assert [message for _, message, _ in problems] == [
+        "Entry 12345 in journal J (2026-01) does not balance after this run: debit minus credit is 5.00.",
+        "Entry 7 in journal J (2025-12) does not balance after this run: debit minus credit is -1.00.",
+    ]
+    with db.connect(data) as con:
+        listed = con.execute(
+            "SELECT entry, month, amount, lines FROM rpt_unbalanced_entries ORDER BY entry"
+        ).fetchall()
+    assert listed == [
+        ("12345", date(2026, 1, 1), Decimal("5.00"), 2),
+        ("7", date(2025, 12, 1), Decimal("-1.00"), 2),
     ]
