@@ -162,8 +162,8 @@ def delta_files(lines, folder):
     files = {}
     # The broken feed takes the first lines: entries 1 to 5000, whose numbers (strings of one to
     # four digits) span every row group's range of entry numbers, so no row group can be
-    # skipped when the run looks for their lines (the worst case: the same change to entries
-    # 21001-26000 took 0.23 s instead of 0.29 s).
+    # skipped when the run looks for their lines (the worst case for that search, see
+    # pipeline/sql/reports/rpt_unbalanced_entries_delta.sql).
     for mode, start in (("unbalanced", 0), ("amounts", 21_000), ("reclassify", 42_000)):
         data = pl.scan_parquet(lines).slice(start, 21_000).collect()
         one = pl.lit(1).cast(pl.Decimal(18, 2))
