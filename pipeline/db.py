@@ -9,6 +9,7 @@ connection closes, which is what releases the lock.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -74,7 +75,7 @@ _instance: duckdb.DuckDBPyConnection | None = None
 _instance_guard = threading.Lock()
 _attachments: dict[str, _Attachment] = {}
 _aliases = itertools.count(1)
-_settings: dict[str, str] = {}  # instance-wide settings applied since it started (_settle_instance)
+_settings: dict[str, str] = {}  # instance-wide settings asked for since it started (_settle_instance)
 _settings_guard = threading.Lock()
 
 
@@ -153,10 +154,9 @@ def _settle_instance(path: Path) -> None:
             _settings["memory_limit"] = limit
         if "temp_directory" not in _settings:
             folder = str(path) + ".tmp"
-            try:
+            # Refused when something spilled before any warehouse was attached: it stays there.
+            with contextlib.suppress(duckdb.Error):
                 _on_instance(f"SET temp_directory = {_literal(folder)}")
-            except duckdb.Error:  # something spilled before any warehouse was attached: it stays
-                folder = "(fixed before)"
             _settings["temp_directory"] = folder
 
 
